@@ -1,0 +1,130 @@
+"""The settings of one run.
+
+Field names are the flag names of `bin/train`, so a run's `flags.txt` (written
+from this object) can be passed back with `--flagfile`.
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional
+
+from gan_tf.errors import UserError
+from gan_tf.fileio import atomic_write_text
+
+# Optimiser settings of the source each architecture comes from: the
+# TensorFlow DCGAN tutorial uses Adam(1e-4) for both networks, the Keras
+# articles' MLP GAN Adam(2e-4, beta_1=0.5).
+ARCH_DEFAULTS = {
+    "dcgan": dict(g_lr=1e-4, d_lr=1e-4, beta_1=0.9),
+    "mlp": dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5),
+}
+
+# Settings that decide the shapes of what is checkpointed: a run cannot resume
+# with different values.
+IDENTITY_FIELDS = ("arch", "latent_dim", "grid")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  arch: str = "dcgan"
+  latent_dim: int = 100
+  # Data.
+  dataset: str = "mnist"
+  split: str = "train"
+  data_dir: Optional[str] = None
+  batch_size: int = 256
+  shuffle_buffer: int = 60000
+  seed: int = 0
+  # Optimisation; None takes the architecture's default (ARCH_DEFAULTS).
+  epochs: int = 50
+  g_lr: Optional[float] = None
+  d_lr: Optional[float] = None
+  beta_1: Optional[float] = None
+  beta_2: float = 0.999
+  # Outputs.
+  sample_every: int = 1
+  grid: int = 4
+  checkpoint_every: int = 15
+  max_to_keep: int = 3
+  export_dir: Optional[str] = None
+  progress: bool = True
+
+  def resolved(self) -> "Config":
+    """Fills the architecture's defaults in and validates every field."""
+    if self.arch not in ARCH_DEFAULTS:
+      raise UserError(
+          f"unknown --arch={self.arch!r}; choose one of {', '.join(sorted(ARCH_DEFAULTS))}")
+    filled = {k: v for k, v in ARCH_DEFAULTS[self.arch].items() if getattr(self, k) is None}
+    config = dataclasses.replace(self, **filled)
+    config._validate()
+    return config
+
+  def _validate(self) -> None:
+    for name in ("latent_dim", "batch_size", "shuffle_buffer", "epochs", "sample_every",
+                 "grid", "checkpoint_every", "max_to_keep"):
+      value = getattr(self, name)
+      if not isinstance(value, int) or value < 1:
+        raise UserError(f"--{name} must be a positive integer, got {value!r}")
+    for name in ("g_lr", "d_lr"):
+      if not getattr(self, name) > 0:
+        raise UserError(f"--{name} must be positive, got {getattr(self, name)!r}")
+    for name in ("beta_1", "beta_2"):
+      if not 0 <= getattr(self, name) < 1:
+        raise UserError(f"--{name} must be in [0, 1), got {getattr(self, name)!r}")
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+
+  def to_flagfile(self) -> str:
+    lines = []
+    for key, value in dataclasses.asdict(self).items():
+      if value is None:
+        continue
+      if isinstance(value, bool):
+        lines.append(f"--{key}" if value else f"--no{key}")
+      else:
+        lines.append(f"--{key}={value}")
+    return "\n".join(lines) + "\n"
+
+  @classmethod
+  def from_json(cls, text: str) -> "Config":
+    raw = json.loads(text)
+    known = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+def load_run_config(run_dir) -> Optional[Config]:
+  """The config a run directory was started with, or None for a new run."""
+  path = Path(run_dir) / "config.json"
+  if not path.exists():
+    return None
+  try:
+    return Config.from_json(path.read_text())
+  except (ValueError, TypeError) as e:
+    raise UserError(f"{path} is not a valid run config ({e}); remove it or choose another --checkpoint_dir")
+
+
+def write_run_config(run_dir, config: Config, image_shape) -> None:
+  """`config.json` (the config plus the data's image shape) and `flags.txt`."""
+  record = json.loads(config.to_json())
+  record["image_shape"] = list(image_shape)
+  atomic_write_text(Path(run_dir) / "config.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+  atomic_write_text(Path(run_dir) / "flags.txt", config.to_flagfile())
+
+
+def load_image_shape(run_dir) -> tuple:
+  return tuple(json.loads((Path(run_dir) / "config.json").read_text())["image_shape"])
+
+
+def check_resumable(config: Config, run_dir) -> None:
+  """Refuses to continue a run whose checkpointed shapes differ from `config`."""
+  previous = load_run_config(run_dir)
+  if previous is None:
+    return
+  for name in IDENTITY_FIELDS:
+    old, new = getattr(previous, name), getattr(config, name)
+    if old != new:
+      raise UserError(
+          f"{run_dir} holds a run with --{name}={old}, not {new}; "
+          f"pass --{name}={old} to resume it or choose a new --checkpoint_dir")

@@ -1,0 +1,69 @@
+"""The GAN: both networks, both optimisers, and the compiled training step."""
+
+import keras
+import tensorflow as tf
+
+from gan_tf import losses, models
+
+
+class GAN:
+  """Owns everything a training step touches, so it is checkpointed as one unit."""
+
+  def __init__(self, config, image_shape):
+    self.config = config
+    self.latent_dim = config.latent_dim
+    self.generator, self.discriminator = models.build(config.arch, config.latent_dim, image_shape)
+    self.g_optimizer = keras.optimizers.Adam(config.g_lr, beta_1=config.beta_1, beta_2=config.beta_2)
+    self.d_optimizer = keras.optimizers.Adam(config.d_lr, beta_1=config.beta_1, beta_2=config.beta_2)
+    # Optimiser slots exist before a restore, so a checkpoint fills them in
+    # instead of relying on deferred restoration.
+    self.g_optimizer.build(self.generator.trainable_variables)
+    self.d_optimizer.build(self.discriminator.trainable_variables)
+    self.noise_rng = tf.random.Generator.from_seed(config.seed)
+    # Fixed noise for the sample grids, so every epoch's grid shows the same draws.
+    self.sample_noise = tf.Variable(
+        tf.random.stateless_normal([config.grid * config.grid, config.latent_dim], seed=[config.seed, 1]),
+        trainable=False, name="sample_noise")
+    self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    # Running means of the epoch, updated on the device so the step never waits for the host.
+    self.metrics = {name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss", "d_acc")}
+    self.train_step = tf.function(self._train_step)
+
+  def checkpoint(self) -> tf.train.Checkpoint:
+    return tf.train.Checkpoint(
+        generator=self.generator, discriminator=self.discriminator,
+        g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer,
+        epoch=self.epoch, step=self.step, sample_noise=self.sample_noise, noise_rng=self.noise_rng)
+
+  def _train_step(self, images):
+    noise = self.noise_rng.normal([tf.shape(images)[0], self.latent_dim])
+    with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+      fake = self.generator(noise, training=True)
+      real_logits = self.discriminator(images, training=True)
+      fake_logits = self.discriminator(fake, training=True)
+      g_loss = losses.generator_loss(fake_logits)
+      d_loss = losses.discriminator_loss(real_logits, fake_logits)
+    g_vars = self.generator.trainable_variables
+    d_vars = self.discriminator.trainable_variables
+    self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
+    self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
+    self.step.assign_add(1)
+    values = {"d_loss": d_loss, "g_loss": g_loss,
+              "d_acc": losses.discriminator_accuracy(real_logits, fake_logits)}
+    for name, value in values.items():
+      self.metrics[name].update_state(value)
+    return values
+
+  def metric_results(self) -> dict:
+    """The epoch's running means as Python floats (this waits for the device)."""
+    return {name: float(m.result()) for name, m in self.metrics.items()}
+
+  def reset_metrics(self) -> None:
+    for m in self.metrics.values():
+      m.reset_state()
+
+  def samples(self, noise=None):
+    """Generator output for `noise` (default: the fixed sample noise), float32 in [-1, 1]."""
+    noise = self.sample_noise if noise is None else noise
+    return tf.cast(self.generator(noise, training=False), tf.float32)

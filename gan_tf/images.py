@@ -1,0 +1,41 @@
+"""Image grids and PNG files."""
+
+import io
+import math
+
+import numpy as np
+from PIL import Image
+
+from gan_tf.fileio import atomic_write_bytes
+
+
+def to_uint8(images) -> np.ndarray:
+  """[-1, 1] floats to uint8 pixels."""
+  images = np.asarray(images, np.float32)
+  return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def grid(images, rows=None, pad=2) -> np.ndarray:
+  """Tiles `[N, H, W, C]` images in [-1, 1] into one uint8 `[H', W', C]` picture."""
+  images = to_uint8(images)
+  n, h, w, c = images.shape
+  cols = math.ceil(math.sqrt(n)) if rows is None else math.ceil(n / rows)
+  rows = math.ceil(n / cols)
+  out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, np.uint8)
+  for i in range(n):
+    r, col = divmod(i, cols)
+    y, x = pad + r * (h + pad), pad + col * (w + pad)
+    out[y:y + h, x:x + w] = images[i]
+  return out
+
+
+def save_png(path, picture: np.ndarray, min_side=256) -> None:
+  """Writes a uint8 `[H, W, C]` picture, enlarged (nearest neighbour) to at least `min_side`."""
+  picture = picture[..., 0] if picture.shape[-1] == 1 else picture
+  image = Image.fromarray(picture)
+  scale = max(1, math.ceil(min_side / max(image.size)))
+  if scale > 1:
+    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+  buffer = io.BytesIO()
+  image.save(buffer, format="PNG")
+  atomic_write_bytes(path, buffer.getvalue())

@@ -1,0 +1,45 @@
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+# The real MNIST test split (10,000 digits, IDX files) beside the checkout.
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+
+
+def write_idx(path, array, magic_dims=None):
+  """Writes `array` (uint8) as an IDX file, gzipped if the name ends in .gz."""
+  array = np.asarray(array, np.uint8)
+  ndim = array.ndim if magic_dims is None else magic_dims
+  raw = bytes([0, 0, 0x08, ndim]) + b"".join(struct.pack(">I", d) for d in array.shape) + array.tobytes()
+  path = Path(path)
+  path.write_bytes(gzip.compress(raw) if path.suffix == ".gz" else raw)
+  return path
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(tmp_path_factory):
+  """The real MNIST test split if it is beside the checkout, else 1,000 synthetic digits-like images."""
+  if (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").exists():
+    return SHARED_MNIST
+  d = tmp_path_factory.mktemp("mnist")
+  rng = np.random.default_rng(0)
+  images = np.zeros((1000, 28, 28), np.uint8)
+  labels = rng.integers(0, 10, 1000)
+  for i, y in enumerate(labels):  # A bar whose position is the label: structure a GAN can learn.
+    images[i, 4:24, 2 + 2 * y: 5 + 2 * y] = 255
+  write_idx(d / "t10k-images-idx3-ubyte.gz", images)
+  write_idx(d / "t10k-labels-idx1-ubyte.gz", labels)
+  return d
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_dir):
+  from gan_tf import data
+  return data.load_idx(mnist_dir, "test")
