@@ -60,6 +60,10 @@ def train(config: config_lib.Config, run_dir, dataset: Optional[data_lib.ImageSe
   manager = tf.train.CheckpointManager(checkpoint, str(run_dir), max_to_keep=config.max_to_keep)
   if manager.latest_checkpoint:
     checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    # Learning rates are optimiser variables, so the restore brought back the
+    # old ones; the flags of this invocation win.
+    gan.g_optimizer.learning_rate = config.g_lr
+    gan.d_optimizer.learning_rate = config.d_lr
   start_epoch = int(gan.epoch)
   config_lib.write_run_config(run_dir, config, data.image_shape)
 

@@ -1,0 +1,138 @@
+"""The binaries as a user runs them: subprocesses, exit codes, one-line errors."""
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, write_idx
+
+
+def run(tool, *args, cwd=None):
+  proc = subprocess.run([sys.executable, str(ROOT / "bin" / tool), *args], capture_output=True, text=True,
+                        cwd=cwd, timeout=600)
+  return proc.returncode, proc.stdout, proc.stderr
+
+
+def assert_one_line_error(code, out, err, pattern):
+  assert code == 1, (out, err)
+  assert "Traceback" not in err and "Traceback" not in out
+  lines = err.strip().splitlines()
+  assert len(lines) == 1, err
+  assert pattern in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def small_mnist(tmp_path_factory, mnist):
+  d = tmp_path_factory.mktemp("small")
+  write_idx(d / "t10k-images-idx3-ubyte.gz", mnist.images[:256, ..., 0])
+  write_idx(d / "t10k-labels-idx1-ubyte.gz", mnist.labels[:256])
+  return d
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, small_mnist):
+  work = tmp_path_factory.mktemp("work")
+  flagfile = work / "tiny.flags"
+  flagfile.write_text(f"--dataset=idx:{small_mnist}\n--split=test\n--batch_size=64\n--grid=2\n")
+  code, out, err = run("train", "--arch=mlp", "--epochs=2", f"--flagfile={flagfile}", cwd=work)
+  assert code == 0, err
+  return work, out, err
+
+
+def test_train_is_quiet_and_uses_the_default_run_dir(trained):
+  work, out, err = trained
+  run_dir = work / "checkpoints" / "mlp"
+  assert err == ""  # No TensorFlow log noise.
+  assert "epoch 2/2 4/4" in out and "trained to epoch 2" in out
+  assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
+  with open(run_dir / "history.csv") as f:
+    assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
+  assert "--grid=2" in (run_dir / "flags.txt").read_text().split()
+
+
+def test_rerun_resumes_and_exports(trained, small_mnist):
+  work, _, _ = trained
+  run_dir = work / "checkpoints" / "mlp"
+  # Later flags override the flagfile's.
+  code, out, err = run("train", f"--flagfile={run_dir / 'flags.txt'}", "--epochs=3",
+                       f"--export_dir={work / 'export'}", "--noprogress", cwd=work)
+  assert code == 0, err
+  assert "resuming" not in out and "epoch 3/3" not in out  # --noprogress
+  assert "trained to epoch 3 (step 12)" in out
+  assert (work / "export" / "saved_model.pb").exists()
+
+
+def test_export_then_generate(trained, tmp_path):
+  work, _, _ = trained
+  code, out, err = run("export", f"--checkpoint_dir={work / 'checkpoints' / 'mlp'}", f"--export_dir={tmp_path / 'm'}")
+  assert code == 0, err
+  code, out, err = run("generate", f"--model={tmp_path / 'm'}", "--num=64", "--seed=1",
+                       f"--out={tmp_path / 'grid.png'}", f"--out_dir={tmp_path / 'each'}")
+  assert code == 0, err
+  with Image.open(tmp_path / "grid.png") as grid:
+    assert grid.size[0] == grid.size[1] >= 8 * 28  # 8x8 tiles.
+  files = sorted((tmp_path / "each").iterdir())
+  assert len(files) == 64
+  with Image.open(files[0]) as one:
+    assert one.size == (28, 28)
+  # Same seed, same pictures.
+  run("generate", f"--model={tmp_path / 'm'}", "--num=64", "--seed=1", f"--out={tmp_path / 'again.png'}")
+  assert (tmp_path / "again.png").read_bytes() == (tmp_path / "grid.png").read_bytes()
+
+
+def test_saved_model_cli_describes_the_export(trained, tmp_path):
+  work, _, _ = trained
+  run("export", f"--checkpoint_dir={work / 'checkpoints' / 'mlp'}", f"--export_dir={tmp_path / 'm'}")
+  cli = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--all", "--dir", str(tmp_path / "m")]
+  out = subprocess.run(cli, capture_output=True, text=True, timeout=300).stdout
+  assert "signature_def['serving_default']" in out
+  assert "inputs['noise']" in out and "outputs['images']" in out and "(-1, 28, 28, 1)" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--dataset=idx:/no/such/dir"], "does not exist"),
+    (["--dataset=not_a_tfds_dataset"], "no TFDS dataset is called"),
+    (["--epochs=0"], "--epochs must be a positive integer"),
+    (["--batch_size=100000"], "larger than the"),
+    (["--arch=dcgan"], "holds a run with --arch=mlp"),
+])
+def test_train_bad_input(trained, small_mnist, args, message):
+  work, _, _ = trained
+  run_dir = work / "checkpoints" / "mlp"
+  before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+  code, out, err = run("train", "--arch=mlp", f"--dataset=idx:{small_mnist}", "--split=test",
+                       f"--checkpoint_dir={run_dir}",
+                       *args, cwd=work)
+  assert_one_line_error(code, out, err, message)
+  assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+def test_train_bad_idx_file(tmp_path):
+  (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x01" + b"\x00" * 20)
+  code, out, err = run("train", f"--dataset=idx:{tmp_path}", "--split=test", cwd=tmp_path)
+  assert_one_line_error(code, out, err, "magic number")
+
+
+def test_generate_bad_model(tmp_path):
+  code, out, err = run("generate", f"--model={tmp_path}", f"--out={tmp_path / 'x.png'}")
+  assert_one_line_error(code, out, err, "is not a SavedModel")
+
+
+def test_export_refuses_non_saved_model_dir(trained, tmp_path):
+  work, _, _ = trained
+  (tmp_path / "notes.txt").write_text("mine")
+  code, out, err = run("export", f"--checkpoint_dir={work / 'checkpoints' / 'mlp'}", f"--export_dir={tmp_path}")
+  assert_one_line_error(code, out, err, "is not a SavedModel")
+  assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_tf_log_flag_brings_tensorflow_messages_back(trained):
+  work, _, _ = trained
+  code, out, err = run("export", "--tf_log", f"--checkpoint_dir={work / 'checkpoints' / 'mlp'}",
+                       f"--export_dir={work / 'e2'}")
+  assert code == 0
+  assert err.strip() != ""

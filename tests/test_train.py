@@ -1,0 +1,147 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from gan_tf import export, train
+from gan_tf.config import Config
+from gan_tf.errors import TrainingDiverged, UserError
+
+TINY = dict(batch_size=64, grid=3, progress=False)
+
+
+def history(run_dir):
+  with open(run_dir / "history.csv", newline="") as f:
+    return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def two_epochs(tmp_path_factory, mnist):
+  run_dir = tmp_path_factory.mktemp("run") / "dcgan"
+  logs = train.train(Config(arch="dcgan", epochs=2, **TINY), run_dir, dataset=mnist.take(512))
+  return run_dir, logs
+
+
+def test_two_epochs_write_everything(two_epochs):
+  run_dir, logs = two_epochs
+  pngs = sorted(p.name for p in (run_dir / "samples").iterdir())
+  assert pngs == ["epoch_0001.png", "epoch_0002.png"]
+  with Image.open(run_dir / "samples" / "epoch_0002.png") as image:
+    assert image.mode == "L" and min(image.size) >= 256
+    assert len(np.unique(np.asarray(image))) > 10  # Drawn digits, not a blank page.
+  rows = history(run_dir)
+  assert [r["epoch"] for r in rows] == ["1", "2"]
+  assert [r["step"] for r in rows] == ["8", "16"]  # 512 // 64 steps an epoch.
+  for r in rows:
+    assert set(r) >= {"d_loss", "g_loss", "d_acc", "seconds", "images_per_sec"}
+    assert np.isfinite(float(r["d_loss"])) and np.isfinite(float(r["g_loss"]))
+    assert 0 <= float(r["d_acc"]) <= 1 and float(r["images_per_sec"]) > 0
+  assert tf.train.latest_checkpoint(str(run_dir)).endswith("ckpt-2")  # Saved after the last epoch.
+  assert json.loads((run_dir / "config.json").read_text())["arch"] == "dcgan"
+  assert "--arch=dcgan" in (run_dir / "flags.txt").read_text().split()
+  assert list((run_dir / "logs").glob("events.out.tfevents.*"))
+  assert logs["step"] == 16
+
+
+def test_tensorboard_has_scalars_and_images(two_epochs):
+  run_dir, _ = two_epochs
+  from tensorboard.backend.event_processing import event_accumulator
+  acc = event_accumulator.EventAccumulator(str(run_dir / "logs"), size_guidance={"tensors": 0})
+  acc.Reload()
+  tags = set(acc.Tags()["tensors"])
+  assert {"d_loss", "g_loss", "d_acc", "samples"} <= tags
+  assert [e.step for e in acc.Tensors("g_loss")] == [8, 16]
+
+
+def test_rerun_continues_at_the_next_epoch(two_epochs, mnist):
+  run_dir, _ = two_epochs
+  noise_before = tf.train.load_checkpoint(str(run_dir)).get_tensor("sample_noise/.ATTRIBUTES/VARIABLE_VALUE")
+  logs = train.train(Config(arch="dcgan", epochs=3, **TINY), run_dir, dataset=mnist.take(512))
+  rows = history(run_dir)
+  assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+  assert rows[-1]["step"] == "24" and logs["step"] == 24
+  assert (run_dir / "samples" / "epoch_0003.png").exists()
+  assert tf.train.latest_checkpoint(str(run_dir)).endswith("ckpt-3")
+  noise_after = tf.train.load_checkpoint(str(run_dir)).get_tensor("sample_noise/.ATTRIBUTES/VARIABLE_VALUE")
+  np.testing.assert_array_equal(noise_before, noise_after)
+  # Asking for epochs already done trains nothing.
+  assert train.train(Config(arch="dcgan", epochs=3, **TINY), run_dir, dataset=mnist.take(512)) == {}
+  assert len(history(run_dir)) == 3
+
+
+@pytest.mark.parametrize("change", [dict(arch="mlp"), dict(latent_dim=64), dict(grid=5)])
+def test_incompatible_resume_is_refused(two_epochs, mnist, change):
+  run_dir, _ = two_epochs
+  before = sorted(p.name for p in run_dir.iterdir())
+  settings = {**dict(arch="dcgan", epochs=9, **TINY), **change}
+  name = next(iter(change))
+  with pytest.raises(UserError, match=f"--{name}="):
+    train.train(Config(**settings), run_dir, dataset=mnist.take(512))
+  assert sorted(p.name for p in run_dir.iterdir()) == before
+  assert json.loads((run_dir / "config.json").read_text())["arch"] == "dcgan"
+
+
+def test_history_drops_rows_past_the_checkpoint(tmp_path, mnist):
+  """After a crash between the history row and the checkpoint, the epoch is redone once."""
+  config = Config(arch="mlp", epochs=2, checkpoint_every=1, **TINY)
+  train.train(config, tmp_path, dataset=mnist.take(256))
+  (tmp_path / "ckpt-2.index").unlink()
+  (tmp_path / "checkpoint").write_text('model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n')
+  train.train(config, tmp_path, dataset=mnist.take(256))
+  assert [r["epoch"] for r in history(tmp_path)] == ["1", "2"]
+
+
+def test_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path, mnist):
+  good = Config(arch="mlp", epochs=1, **TINY)
+  train.train(good, tmp_path, dataset=mnist.take(256))
+  kept = (tmp_path / "ckpt-1.data-00000-of-00001").read_bytes()
+  diverging = Config(arch="mlp", epochs=3, d_lr=1e38, g_lr=1e38, checkpoint_every=1, **TINY)
+  with pytest.raises(TrainingDiverged, match="epoch 2"):
+    train.train(diverging, tmp_path, dataset=mnist.take(256))
+  assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-1")
+  assert (tmp_path / "ckpt-1.data-00000-of-00001").read_bytes() == kept
+  assert [r["epoch"] for r in history(tmp_path)] == ["1"]
+
+
+def test_export_and_load_without_the_package(tmp_path, mnist):
+  run_dir = tmp_path / "run"
+  train.train(Config(arch="mlp", epochs=1, export_dir=str(tmp_path / "export"), **TINY), run_dir,
+              dataset=mnist.take(128))
+  loaded = tf.saved_model.load(str(tmp_path / "export"))
+  serve = loaded.signatures["serving_default"]
+  assert serve.structured_input_signature[1]["noise"].shape.as_list() == [None, 100]
+  images = serve(noise=tf.random.normal([5, 100]))["images"]
+  assert images.shape == (5, 28, 28, 1) and images.dtype == tf.float32
+  assert -1.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
+  # The export matches the checkpointed generator.
+  generator, _ = train.restore_generator(run_dir)
+  noise = np.random.default_rng(0).standard_normal((4, 100)).astype(np.float32)
+  np.testing.assert_allclose(export.Exported(tmp_path / "export")(noise),
+                             generator(noise, training=False).numpy(), atol=1e-5)
+
+
+def test_export_refuses_a_directory_that_is_not_a_saved_model(tmp_path):
+  (tmp_path / "precious").mkdir()
+  (tmp_path / "precious" / "notes.txt").write_text("keep me")
+  with pytest.raises(UserError, match="not a SavedModel"):
+    export.check_export_dir(tmp_path / "precious")
+  assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
+
+
+def test_exported_model_rejects_wrong_noise(tmp_path, mnist):
+  train.train(Config(arch="mlp", epochs=1, latent_dim=8, export_dir=str(tmp_path / "e"), **TINY),
+              tmp_path / "run", dataset=mnist.take(64))
+  model = export.Exported(tmp_path / "e")
+  assert model.latent_dim == 8 and model.image_shape == (28, 28, 1)
+  with pytest.raises(UserError, match=r"noise of shape \[N, 8\]"):
+    model(np.zeros((2, 100)))
+
+
+@pytest.mark.parametrize("field,value", [("epochs", 0), ("batch_size", -1), ("grid", 0), ("g_lr", -1.0)])
+def test_bad_settings_are_refused_before_work(tmp_path, field, value):
+  with pytest.raises(UserError, match=f"--{field}"):
+    train.train(Config(**{field: value}), tmp_path / "run")
+  assert not (tmp_path / "run").exists()
