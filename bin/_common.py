@@ -39,7 +39,7 @@ if not TF_LOG:
 
 from absl import app, flags, logging  # noqa: E402
 
-from gan_tf.errors import UserError  # noqa: E402
+from gan_tf.errors import Interrupted, UserError  # noqa: E402
 
 flags.DEFINE_bool("tf_log", False, "Show TensorFlow's own log messages (hidden by default).")
 
@@ -53,7 +53,8 @@ def define_data_flags():
 
 
 def run(main):
-  """app.run(main), with user errors as one line on stderr and exit status 1."""
+  """app.run(main), with user errors as one line on stderr and exit status 1,
+  and a stop on SIGINT/SIGTERM as one line and exit status 128 + signal."""
 
   def guarded(argv):
     if len(argv) > 1:
@@ -64,6 +65,9 @@ def run(main):
       main(argv)
     except UserError as e:
       _fail(str(e))
+    except Interrupted as e:
+      print(f"{os.path.basename(sys.argv[0])}: {e}", file=sys.stderr)
+      sys.exit(128 + e.signum)
     except KeyboardInterrupt:
       print(f"{os.path.basename(sys.argv[0])}: interrupted", file=sys.stderr)
       sys.exit(130)

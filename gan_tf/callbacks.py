@@ -132,13 +132,16 @@ class Progress(Callback):
 
   def on_epoch_begin(self, epoch):
     self.epoch, self.start, self.last = epoch, time.perf_counter(), time.perf_counter()
+    self.first_step = None
 
   def on_step_end(self, step, values):
     now = time.perf_counter()
+    if self.first_step is None:
+      self.first_step = step - 1  # A resumed epoch starts part-way.
     if now - self.last < self.interval or step == self.steps:
       return
     self.last = now
-    rate = step * self.batch / (now - self.start)
+    rate = (step - self.first_step) * self.batch / (now - self.start)
     eta = (self.steps - step) * self.batch / rate
     line = (f"epoch {self.epoch}/{self.epochs} {step:>{len(str(self.steps))}}/{self.steps} "
             f"{_bar(step / self.steps)} {rate:6.0f} img/s ETA {_hms(eta)} {_metrics(self.gan.metric_results())}")

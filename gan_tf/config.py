@@ -46,9 +46,11 @@ class Config:
   sample_every: int = 1
   grid: int = 4
   checkpoint_every: int = 15
+  checkpoint_every_minutes: float = 30.0
   max_to_keep: int = 3
   export_dir: Optional[str] = None
   progress: bool = True
+  deterministic: bool = False
 
   def resolved(self) -> "Config":
     """Fills the architecture's defaults in and validates every field."""
@@ -66,6 +68,8 @@ class Config:
       value = getattr(self, name)
       if not isinstance(value, int) or value < 1:
         raise UserError(f"--{name} must be a positive integer, got {value!r}")
+    if not self.checkpoint_every_minutes >= 0:
+      raise UserError(f"--checkpoint_every_minutes must be 0 (off) or positive, got {self.checkpoint_every_minutes!r}")
     for name in ("g_lr", "d_lr"):
       if not getattr(self, name) > 0:
         raise UserError(f"--{name} must be positive, got {getattr(self, name)!r}")

@@ -11,3 +11,11 @@ class DataError(UserError):
 
 class TrainingDiverged(UserError):
   """Losses became NaN or infinite."""
+
+
+class Interrupted(Exception):
+  """Training stopped on a signal after saving a checkpoint."""
+
+  def __init__(self, signum: int, message: str):
+    super().__init__(message)
+    self.signum = signum

@@ -26,6 +26,10 @@ class GAN:
         trainable=False, name="sample_noise")
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    # Steps done in the unfinished epoch, so a run stopped mid-epoch resumes at the next batch.
+    self.epoch_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_step")
+    # The first step whose losses were not finite (-1: none); not checkpointed.
+    self.nonfinite_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="nonfinite_step")
     # Running means of the epoch, updated on the device so the step never waits for the host.
     self.metrics = {name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss", "d_acc")}
     self.train_step = tf.function(self._train_step)
@@ -34,7 +38,14 @@ class GAN:
     return tf.train.Checkpoint(
         generator=self.generator, discriminator=self.discriminator,
         g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer,
-        epoch=self.epoch, step=self.step, sample_noise=self.sample_noise, noise_rng=self.noise_rng)
+        epoch=self.epoch, step=self.step, epoch_step=self.epoch_step,
+        sample_noise=self.sample_noise, noise_rng=self.noise_rng,
+        # Keras tracks neither the dropout seed generators' state nor the
+        # metrics' totals for tf.train.Checkpoint; a resumed run needs both to
+        # continue exactly where it stopped.
+        seed_states=[v.value for v in self.discriminator.variables + self.generator.variables
+                     if "seed_generator_state" in v.path],
+        metric_states=[v.value for m in self.metrics.values() for v in m.variables])
 
   def _train_step(self, images):
     noise = self.noise_rng.normal([tf.shape(images)[0], self.latent_dim])
@@ -49,6 +60,9 @@ class GAN:
     self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
     self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
     self.step.assign_add(1)
+    self.epoch_step.assign_add(1)
+    finite = tf.math.is_finite(d_loss) & tf.math.is_finite(g_loss)
+    self.nonfinite_step.assign(tf.where(finite | (self.nonfinite_step >= 0), self.nonfinite_step, self.step))
     values = {"d_loss": d_loss, "g_loss": g_loss,
               "d_acc": losses.discriminator_accuracy(real_logits, fake_logits)}
     for name, value in values.items():

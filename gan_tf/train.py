@@ -1,18 +1,22 @@
 """The training loop: restore or start, train epochs, checkpoint, export."""
 
+import contextlib
 import dataclasses
-import math
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Optional
 
+import keras
 import tensorflow as tf
 
 from gan_tf import callbacks as callbacks_lib
 from gan_tf import config as config_lib
 from gan_tf import data as data_lib
 from gan_tf import export as export_lib
-from gan_tf.errors import TrainingDiverged, UserError
+from gan_tf.checkpoints import Checkpoints, RunLock
+from gan_tf.errors import Interrupted, TrainingDiverged, UserError
 from gan_tf.gan import GAN
 
 
@@ -41,25 +45,29 @@ def train(config: config_lib.Config, run_dir, dataset: Optional[data_lib.ImageSe
   """Trains to `config.epochs` in total, continuing the run in `run_dir` if there is one.
 
   `dataset` replaces the one named by the config (tests pass a slice).
-  Returns the last epoch's scalar logs.
+  Returns the last epoch's scalar logs. Raises `Interrupted` after saving a
+  checkpoint when SIGINT or SIGTERM arrives.
   """
   config = config.resolved()
   run_dir = Path(run_dir)
   config_lib.check_resumable(config, run_dir)
   if config.export_dir:
     export_lib.check_export_dir(config.export_dir)
+  _make_writable_dir(run_dir)
+  with RunLock(run_dir), _stop_requests() as stop:
+    return _train(config, run_dir, dataset, callbacks, stop)
+
+
+def _train(config, run_dir, dataset, callbacks, stop):
   data = dataset if dataset is not None else data_lib.load(config.dataset, config.split, config.data_dir)
   pipeline = data_lib.Pipeline(data, config.batch_size, config.shuffle_buffer, config.seed)
-  try:
-    run_dir.mkdir(parents=True, exist_ok=True)
-  except OSError as e:
-    raise UserError(f"cannot create --checkpoint_dir={run_dir}: {e.strerror}") from None
+  if config.deterministic:
+    tf.config.experimental.enable_op_determinism()
+  keras.utils.set_random_seed(config.seed)  # Initial weights and dropout masks.
 
   gan = GAN(config, data.image_shape)
-  checkpoint = gan.checkpoint()
-  manager = tf.train.CheckpointManager(checkpoint, str(run_dir), max_to_keep=config.max_to_keep)
-  if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+  checkpoints = Checkpoints(gan.checkpoint(), run_dir, config.max_to_keep, config.checkpoint_every_minutes)
+  if checkpoints.restore():
     # Learning rates are optimiser variables, so the restore brought back the
     # old ones; the flags of this invocation win.
     gan.g_optimizer.learning_rate = config.g_lr
@@ -74,29 +82,39 @@ def train(config: config_lib.Config, run_dir, dataset: Optional[data_lib.ImageSe
 
   logs = {}
   for epoch in range(start_epoch + 1, config.epochs + 1):
+    done = int(gan.epoch_step)  # Steps of this epoch done before an interruption.
+    if not done:
+      gan.reset_metrics()
     for cb in cbs:
       cb.on_epoch_begin(epoch)
-    gan.reset_metrics()
     start = time.perf_counter()
-    for step, (images, _) in enumerate(pipeline.epoch(epoch), start=1):
+    for step, (images, _) in enumerate(pipeline.epoch(epoch).skip(done), start=done + 1):
       values = gan.train_step(images)
       for cb in cbs:
         cb.on_step_end(step, values)
-    logs = gan.metric_results()  # Waits for the epoch's last step.
+      if stop.signum or checkpoints.due():
+        _check_finite(gan, epoch, run_dir)
+        path = checkpoints.save(int(gan.step))
+        if stop.signum:
+          raise Interrupted(stop.signum, f"stopped in epoch {epoch} at step {int(gan.step)} "
+                                         f"({step}/{pipeline.steps_per_epoch} of the epoch); saved {path}; "
+                                         f"run the same command again to continue")
+    _check_finite(gan, epoch, run_dir)
+    logs = gan.metric_results()
     seconds = time.perf_counter() - start
-    if not all(math.isfinite(v) for v in logs.values()):
-      raise TrainingDiverged(
-          f"losses became NaN or infinite in epoch {epoch} (by step {int(gan.step)}): {logs}; "
-          f"the last checkpoint in {run_dir} is kept; lower the learning rates and re-run")
     logs.update(step=int(gan.step), seconds=seconds,
-                images_per_sec=pipeline.steps_per_epoch * config.batch_size / seconds)
+                images_per_sec=(pipeline.steps_per_epoch - done) * config.batch_size / seconds)
     gan.epoch.assign(epoch)
+    gan.epoch_step.assign(0)
     # Outputs first, checkpoint last: a crash in between redoes the epoch, and
     # History drops the rows past the checkpoint it resumes from.
     for cb in cbs:
       cb.on_epoch_end(epoch, logs)
-    if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
-      manager.save(checkpoint_number=epoch)
+    if epoch % config.checkpoint_every == 0 or epoch == config.epochs or stop.signum or checkpoints.due():
+      path = checkpoints.save(int(gan.step))
+      if stop.signum:
+        raise Interrupted(stop.signum, f"stopped after epoch {epoch} at step {int(gan.step)}; saved {path}; "
+                                       f"run the same command again to continue")
 
   if config.export_dir:
     export_lib.export(gan.generator, config.latent_dim, config.export_dir)
@@ -105,13 +123,56 @@ def train(config: config_lib.Config, run_dir, dataset: Optional[data_lib.ImageSe
   return {k: v for k, v in logs.items() if k != "sample_grid"}
 
 
+def _check_finite(gan, epoch, run_dir):
+  bad_step = int(gan.nonfinite_step)
+  if bad_step >= 0:
+    raise TrainingDiverged(
+        f"losses became NaN or infinite in epoch {epoch} at step {bad_step}; the checkpoints in {run_dir} "
+        f"are kept as they were; lower the learning rates (--g_lr, --d_lr) and run again")
+
+
+def _make_writable_dir(run_dir: Path):
+  try:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    probe = run_dir / f".write-test-{id(run_dir)}"
+    probe.touch()
+    probe.unlink()
+  except OSError as e:
+    raise UserError(f"cannot write to --checkpoint_dir={run_dir}: {e.strerror}") from None
+
+
+class _StopState:
+  signum = 0
+
+
+@contextlib.contextmanager
+def _stop_requests():
+  """Turns the first SIGINT/SIGTERM into a request to stop after the current
+  step; a second one interrupts at once."""
+  state = _StopState()
+  if threading.current_thread() is not threading.main_thread():
+    yield state
+    return
+
+  def handler(signum, frame):
+    if state.signum:
+      raise KeyboardInterrupt
+    state.signum = signum
+
+  previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    yield state
+  finally:
+    for s, h in previous.items():
+      signal.signal(s, h)
+
+
 def restore_generator(run_dir):
   """The generator of the latest checkpoint in `run_dir`, and the run's config."""
   run_dir = Path(run_dir)
   config = config_lib.load_run_config(run_dir)
-  latest = tf.train.latest_checkpoint(str(run_dir))
-  if config is None or latest is None:
+  if config is None or not Checkpoints(tf.train.Checkpoint(), run_dir, 1).candidates():
     raise UserError(f"{run_dir} holds no checkpoint of a gan-tf run; train one with bin/train first")
   gan = GAN(config.resolved(), config_lib.load_image_shape(run_dir))
-  tf.train.Checkpoint(generator=gan.generator).restore(latest).expect_partial()
+  Checkpoints(gan.checkpoint(), run_dir, 1).restore()
   return gan.generator, config

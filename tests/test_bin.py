@@ -122,6 +122,20 @@ def test_generate_bad_model(tmp_path):
   assert_one_line_error(code, out, err, "is not a SavedModel")
 
 
+def test_generate_wrong_noise_shape(trained, tmp_path):
+  work, _, _ = trained
+  run("export", f"--checkpoint_dir={work / 'checkpoints' / 'mlp'}", f"--export_dir={tmp_path / 'm'}")
+  np.save(tmp_path / "noise.npy", np.zeros((4, 7), np.float32))
+  code, out, err = run("generate", f"--model={tmp_path / 'm'}", f"--noise={tmp_path / 'noise.npy'}",
+                       f"--out={tmp_path / 'x.png'}")
+  assert_one_line_error(code, out, err, "takes noise of shape [N, 100], got [4, 7]")
+  assert not (tmp_path / "x.png").exists()
+  np.save(tmp_path / "noise.npy", np.zeros((4, 100), np.float32))
+  code, out, err = run("generate", f"--model={tmp_path / 'm'}", f"--noise={tmp_path / 'noise.npy'}",
+                       f"--out={tmp_path / 'x.png'}")
+  assert code == 0 and "grid of 4 images" in out
+
+
 def test_export_refuses_non_saved_model_dir(trained, tmp_path):
   work, _, _ = trained
   (tmp_path / "notes.txt").write_text("mine")

@@ -1,0 +1,90 @@
+"""The run's checkpoints: restore the newest readable one; save by epoch, by
+time, and when asked to stop; one training process per run directory."""
+
+import fcntl
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import tensorflow as tf
+
+from gan_tf.errors import UserError
+
+_NUMBERED = re.compile(r"^ckpt-(\d+)\.index$")
+
+
+class Checkpoints:
+
+  def __init__(self, checkpoint: tf.train.Checkpoint, run_dir, max_to_keep: int, every_minutes: float = 0):
+    self.checkpoint = checkpoint
+    self.run_dir = Path(run_dir)
+    self.manager = tf.train.CheckpointManager(checkpoint, str(run_dir), max_to_keep=max_to_keep)
+    self.every_seconds = every_minutes * 60
+    self.last_save_time = time.monotonic()
+    self.last_saved = None
+
+  def candidates(self):
+    """Checkpoint prefixes in the run directory, newest first (the state file may be stale)."""
+    found = [(int(m.group(1)), self.run_dir / f"ckpt-{m.group(1)}")
+             for p in self.run_dir.glob("ckpt-*.index") if (m := _NUMBERED.match(p.name))]
+    return [str(prefix) for _, prefix in sorted(found, reverse=True)]
+
+  def restore(self):
+    """Restores the newest checkpoint that reads back whole; returns its path, or None for a new run.
+
+    An unreadable one is reported and moved aside (`*.corrupt`), never deleted;
+    if none can be read the run stops rather than silently starting over.
+    """
+    candidates = self.candidates()
+    for prefix in candidates:
+      try:
+        self.checkpoint.restore(prefix).assert_existing_objects_matched()
+        return prefix
+      except (tf.errors.OpError, AssertionError, ValueError, IndexError, KeyError) as e:
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        print(f"warning: checkpoint {prefix} cannot be restored ({reason}); "
+              f"moved aside as {Path(prefix).name}.*.corrupt, trying an older one", file=sys.stderr)
+        for path in Path(prefix).parent.glob(Path(prefix).name + ".*"):
+          if not path.name.endswith(".corrupt"):
+            path.rename(path.with_name(path.name + ".corrupt"))
+    if candidates:
+      raise UserError(f"none of the {len(candidates)} checkpoints in {self.run_dir} can be restored "
+                      f"(moved aside as *.corrupt); choose a new --checkpoint_dir to start over")
+    return None
+
+  def due(self) -> bool:
+    return self.every_seconds > 0 and time.monotonic() - self.last_save_time >= self.every_seconds
+
+  def save(self, step: int) -> str:
+    """Saves as ckpt-<global step> (once per step)."""
+    if self.last_saved is None or self.last_saved[0] != step:
+      self.last_saved = (step, self.manager.save(checkpoint_number=step))
+    self.last_save_time = time.monotonic()
+    return self.last_saved[1]
+
+
+class RunLock:
+  """An exclusive lock on the run directory. The kernel releases it when the
+  process ends, however it ends, so a crash never leaves it stuck."""
+
+  def __init__(self, run_dir):
+    self.path = Path(run_dir) / ".lock"
+    self.fd = None
+
+  def __enter__(self):
+    self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "another process"
+      os.close(self.fd)
+      raise UserError(f"{self.path.parent} is in use by a running training ({holder}); "
+                      f"wait for it to finish or choose another --checkpoint_dir") from None
+    os.ftruncate(self.fd, 0)
+    os.pwrite(self.fd, f"pid {os.getpid()}".encode(), 0)
+    return self
+
+  def __exit__(self, *exc):
+    os.close(self.fd)  # Releases the lock.
