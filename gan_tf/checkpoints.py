@@ -39,20 +39,30 @@ class Checkpoints:
     """
     candidates = self.candidates()
     for prefix in candidates:
+      error = _unreadable(prefix)
+      if error:
+        self._move_aside(prefix, error)
+        continue
       try:
         self.checkpoint.restore(prefix).assert_existing_objects_matched()
-        return prefix
-      except (tf.errors.OpError, AssertionError, ValueError, IndexError, KeyError) as e:
-        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        print(f"warning: checkpoint {prefix} cannot be restored ({reason}); "
-              f"moved aside as {Path(prefix).name}.*.corrupt, trying an older one", file=sys.stderr)
-        for path in Path(prefix).parent.glob(Path(prefix).name + ".*"):
-          if not path.name.endswith(".corrupt"):
-            path.rename(path.with_name(path.name + ".corrupt"))
+      except (AssertionError, ValueError, tf.errors.OpError):
+        # Readable but of another shape: another architecture or program
+        # version. Not corruption, so nothing is moved.
+        raise UserError(f"checkpoint {prefix} does not match this model (another --arch, --latent_dim or "
+                        f"gan-tf version wrote it); choose a new --checkpoint_dir") from None
+      return prefix
     if candidates:
       raise UserError(f"none of the {len(candidates)} checkpoints in {self.run_dir} can be restored "
                       f"(moved aside as *.corrupt); choose a new --checkpoint_dir to start over")
     return None
+
+  def _move_aside(self, prefix, error):
+    reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    print(f"warning: checkpoint {prefix} cannot be read ({reason}); "
+          f"moved aside as {Path(prefix).name}.*.corrupt, trying an older one", file=sys.stderr)
+    for path in Path(prefix).parent.glob(Path(prefix).name + ".*"):
+      if not path.name.endswith(".corrupt"):
+        path.rename(path.with_name(path.name + ".corrupt"))
 
   def due(self) -> bool:
     return self.every_seconds > 0 and time.monotonic() - self.last_save_time >= self.every_seconds
@@ -63,6 +73,17 @@ class Checkpoints:
       self.last_saved = (step, self.manager.save(checkpoint_number=step))
     self.last_save_time = time.monotonic()
     return self.last_saved[1]
+
+
+def _unreadable(prefix):
+  """The error reading every tensor of a checkpoint raises (each is checksummed), or None."""
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+    for name in reader.get_variable_to_shape_map():
+      reader.get_tensor(name)
+  except (tf.errors.OpError, ValueError, IndexError, KeyError, RuntimeError) as e:
+    return e
+  return None
 
 
 class RunLock:

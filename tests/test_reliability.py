@@ -131,7 +131,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_an_older_one(tmp_path, mnist, c
   capsys.readouterr()
   logs = train.train(Config(**{**config.__dict__, "epochs": 3}), tmp_path, dataset=mnist.take(256))
   err = capsys.readouterr().err
-  assert "ckpt-8" in err and "cannot be restored" in err
+  assert "ckpt-8" in err and "cannot be read" in err
   assert logs["step"] == 12  # Resumed from ckpt-4 (epoch 1), then epochs 2 and 3 of 4 steps.
   assert [r["epoch"] for r in history(tmp_path)] == ["1", "2", "3"]
   assert (tmp_path / "ckpt-8.data-00000-of-00001.corrupt").exists()  # Moved aside, not deleted.
@@ -145,6 +145,16 @@ def test_no_readable_checkpoint_never_starts_over(tmp_path, mnist):
   with pytest.raises(UserError, match="can be restored"):
     train.train(Config(**{**config.__dict__, "epochs": 2}), tmp_path, dataset=mnist.take(128))
   assert [r["epoch"] for r in history(tmp_path)] == ["1"]
+
+
+def test_checkpoint_of_another_model_is_refused_and_left_alone(tmp_path, mnist):
+  train.train(Config(arch="mlp", epochs=1, batch_size=64, grid=2, progress=False), tmp_path, dataset=mnist.take(128))
+  (tmp_path / "config.json").unlink()  # Without the run's config, only the checkpoint itself can tell.
+  files = sorted(p.name for p in tmp_path.iterdir())
+  with pytest.raises(UserError, match="does not match this model"):
+    train.train(Config(arch="dcgan", epochs=2, batch_size=64, grid=2, progress=False), tmp_path,
+                dataset=mnist.take(128))
+  assert sorted(p.name for p in tmp_path.iterdir()) == files
 
 
 def test_second_training_on_a_directory_in_use_is_refused(tmp_path, mnist):
