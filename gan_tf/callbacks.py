@@ -128,7 +128,7 @@ class Progress(Callback):
     self.gan, self.steps, self.batch = run.gan, run.steps_per_epoch, run.batch_size
     self.epochs = run.config.epochs
     if run.start_epoch:
-      self._print(f"resuming {run.run_dir} at epoch {run.start_epoch + 1} (step {int(run.gan.step)})\n")
+      self._print(f"resuming {run.run_dir} at epoch {run.start_epoch + 1} (step {int(run.gan.step.numpy())})\n")
 
   def on_epoch_begin(self, epoch):
     self.epoch, self.start, self.last = epoch, time.perf_counter(), time.perf_counter()

@@ -17,10 +17,14 @@ _NUMBERED = re.compile(r"^ckpt-(\d+)\.index$")
 
 class Checkpoints:
 
-  def __init__(self, checkpoint: tf.train.Checkpoint, run_dir, max_to_keep: int, every_minutes: float = 0):
+  def __init__(self, checkpoint: tf.train.Checkpoint, run_dir, max_to_keep: int, every_minutes: float = 0,
+               save_dir=None):
+    """Restores from `run_dir`; saves there too, or into `save_dir` (a
+    multi-worker run's non-chief workers), which then leaves `run_dir` alone."""
     self.checkpoint = checkpoint
     self.run_dir = Path(run_dir)
-    self.manager = tf.train.CheckpointManager(checkpoint, str(run_dir), max_to_keep=max_to_keep)
+    self.owner = save_dir is None or Path(save_dir) == self.run_dir
+    self.manager = tf.train.CheckpointManager(checkpoint, str(save_dir or run_dir), max_to_keep=max_to_keep)
     self.every_seconds = every_minutes * 60
     self.last_save_time = time.monotonic()
     self.last_saved = None
@@ -41,6 +45,9 @@ class Checkpoints:
     for prefix in candidates:
       error = _unreadable(prefix)
       if error:
+        if not self.owner:
+          raise UserError(f"checkpoint {prefix} cannot be read ({type(error).__name__}); "
+                          f"the chief moves it aside, restart this worker after it")
         self._move_aside(prefix, error)
         continue
       try:
@@ -63,6 +70,19 @@ class Checkpoints:
     for path in Path(prefix).parent.glob(Path(prefix).name + ".*"):
       if not path.name.endswith(".corrupt"):
         path.rename(path.with_name(path.name + ".corrupt"))
+
+  def preemption_handler(self, strategy, on_exit):
+    """TensorFlow's coordinated save-and-stop for multi-worker runs (None elsewhere).
+
+    A SIGTERM to any worker makes every worker save at the same step; then
+    `on_exit` runs (it raises, so the loop ends as after a signal).
+    """
+    from gan_tf import distribute
+    if not distribute.is_multi_worker(strategy):
+      return None
+    return tf.distribute.experimental.PreemptionCheckpointHandler(
+        strategy.cluster_resolver, self.manager,
+        termination_config=tf.distribute.experimental.TerminationConfig(exit_fn=on_exit))
 
   def due(self) -> bool:
     return self.every_seconds > 0 and time.monotonic() - self.last_save_time >= self.every_seconds

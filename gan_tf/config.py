@@ -51,6 +51,7 @@ class Config:
   export_dir: Optional[str] = None
   progress: bool = True
   deterministic: bool = False
+  strategy: str = "default"
 
   def resolved(self) -> "Config":
     """Fills the architecture's defaults in and validates every field."""

@@ -5,41 +5,51 @@ import tensorflow as tf
 
 from gan_tf import losses, models
 
+SUM = tf.distribute.ReduceOp.SUM
+
 
 class GAN:
-  """Owns everything a training step touches, so it is checkpointed as one unit."""
+  """Owns everything a training step touches, so it is checkpointed as one unit.
 
-  def __init__(self, config, image_shape):
+  Variables live under `strategy` (the default strategy: one device); a
+  batch given to `train_step` is the global batch, split across replicas.
+  """
+
+  def __init__(self, config, image_shape, strategy=None):
     self.config = config
     self.latent_dim = config.latent_dim
-    self.generator, self.discriminator = models.build(config.arch, config.latent_dim, image_shape)
-    self.g_optimizer = keras.optimizers.Adam(config.g_lr, beta_1=config.beta_1, beta_2=config.beta_2)
-    self.d_optimizer = keras.optimizers.Adam(config.d_lr, beta_1=config.beta_1, beta_2=config.beta_2)
-    # Optimiser slots exist before a restore, so a checkpoint fills them in
-    # instead of relying on deferred restoration.
-    self.g_optimizer.build(self.generator.trainable_variables)
-    self.d_optimizer.build(self.discriminator.trainable_variables)
-    self.noise_rng = tf.random.Generator.from_seed(config.seed)
-    # Fixed noise for the sample grids, so every epoch's grid shows the same draws.
-    self.sample_noise = tf.Variable(
-        tf.random.stateless_normal([config.grid * config.grid, config.latent_dim], seed=[config.seed, 1]),
-        trainable=False, name="sample_noise")
-    self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    # Steps done in the unfinished epoch, so a run stopped mid-epoch resumes at the next batch.
-    self.epoch_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_step")
-    # The first step whose losses were not finite (-1: none); not checkpointed.
-    self.nonfinite_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="nonfinite_step")
-    # Running means of the epoch, updated on the device so the step never waits for the host.
-    self.metrics = {name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss", "d_acc")}
+    self.strategy = strategy or tf.distribute.get_strategy()
+    with self.strategy.scope():
+      self.generator, self.discriminator = models.build(
+          config.arch, config.latent_dim, image_shape,
+          # Replicas see part of the batch; synchronised BatchNorm keeps the
+          # statistics those of the global batch, as on one device.
+          sync_batchnorm=self.strategy.num_replicas_in_sync > 1)
+      self.g_optimizer = keras.optimizers.Adam(config.g_lr, beta_1=config.beta_1, beta_2=config.beta_2)
+      self.d_optimizer = keras.optimizers.Adam(config.d_lr, beta_1=config.beta_1, beta_2=config.beta_2)
+      # Optimiser slots exist before a restore, so a checkpoint fills them in
+      # instead of relying on deferred restoration.
+      self.g_optimizer.build(self.generator.trainable_variables)
+      self.d_optimizer.build(self.discriminator.trainable_variables)
+      # Fixed noise for the sample grids, so every epoch's grid shows the same draws.
+      self.sample_noise = tf.Variable(
+          tf.random.stateless_normal([config.grid * config.grid, config.latent_dim], seed=[config.seed, 1]),
+          trainable=False, name="sample_noise")
+      self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+      # Steps done in the unfinished epoch, so a run stopped mid-epoch resumes at the next batch.
+      self.epoch_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_step")
+      # The first step whose losses were not finite (-1: none); not checkpointed.
+      self.nonfinite_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="nonfinite_step")
+      # Running means of the epoch, updated on the device so the step never waits for the host.
+      self.metrics = {name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss", "d_acc")}
     self.train_step = tf.function(self._train_step)
 
   def checkpoint(self) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(
         generator=self.generator, discriminator=self.discriminator,
         g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer,
-        epoch=self.epoch, step=self.step, epoch_step=self.epoch_step,
-        sample_noise=self.sample_noise, noise_rng=self.noise_rng,
+        epoch=self.epoch, step=self.step, epoch_step=self.epoch_step, sample_noise=self.sample_noise,
         # Keras tracks neither the dropout seed generators' state nor the
         # metrics' totals for tf.train.Checkpoint; a resumed run needs both to
         # continue exactly where it stopped.
@@ -48,26 +58,40 @@ class GAN:
         metric_states=[v.value for m in self.metrics.values() for v in m.variables])
 
   def _train_step(self, images):
-    noise = self.noise_rng.normal([tf.shape(images)[0], self.latent_dim])
+    per_replica = self.strategy.run(self._replica_step, args=(images,))
+    values = {k: self.strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
+    self.step.assign_add(1)
+    self.epoch_step.assign_add(1)
+    finite = tf.math.is_finite(values["d_loss"]) & tf.math.is_finite(values["g_loss"])
+    self.nonfinite_step.assign(tf.where(finite | (self.nonfinite_step >= 0), self.nonfinite_step, self.step))
+    for name, value in values.items():
+      self.metrics[name].update_state(value)
+    return values
+
+  def _replica_step(self, images):
+    ctx = tf.distribute.get_replica_context()
+    local = tf.shape(images)[0]
+    global_batch = local * ctx.num_replicas_in_sync
+    # The global batch's noise, keyed by (seed, step), and this replica's
+    # slice of it: the same draws on any number of replicas, and after a resume.
+    noise = tf.random.stateless_normal(
+        [global_batch, self.latent_dim], seed=tf.stack([tf.cast(self.config.seed, tf.int64), self.step]))
+    noise = noise[ctx.replica_id_in_sync_group * local:][:local]
+
+    def mean(per_example):  # Over the global batch, so replica gradients add up to the true one.
+      return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
       fake = self.generator(noise, training=True)
       real_logits = self.discriminator(images, training=True)
       fake_logits = self.discriminator(fake, training=True)
-      g_loss = losses.generator_loss(fake_logits)
-      d_loss = losses.discriminator_loss(real_logits, fake_logits)
+      g_loss = mean(losses.generator_loss(fake_logits))
+      d_loss = mean(losses.discriminator_loss(real_logits, fake_logits))
     g_vars = self.generator.trainable_variables
     d_vars = self.discriminator.trainable_variables
     self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
     self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
-    self.step.assign_add(1)
-    self.epoch_step.assign_add(1)
-    finite = tf.math.is_finite(d_loss) & tf.math.is_finite(g_loss)
-    self.nonfinite_step.assign(tf.where(finite | (self.nonfinite_step >= 0), self.nonfinite_step, self.step))
-    values = {"d_loss": d_loss, "g_loss": g_loss,
-              "d_acc": losses.discriminator_accuracy(real_logits, fake_logits)}
-    for name, value in values.items():
-      self.metrics[name].update_state(value)
-    return values
+    return {"d_loss": d_loss, "g_loss": g_loss, "d_acc": mean(losses.discriminator_accuracy(real_logits, fake_logits))}
 
   def metric_results(self) -> dict:
     """The epoch's running means as Python floats (this waits for the device)."""

@@ -1,11 +1,15 @@
-"""GAN losses on discriminator logits."""
+"""GAN losses on discriminator logits, per example.
+
+Per-example values let the step average over the global batch, which is what
+a loss means when the batch is split across replicas.
+"""
 
 import tensorflow as tf
 
 
-def _bce(logits, value):
-  return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
-      labels=tf.fill(tf.shape(logits), tf.cast(value, logits.dtype)), logits=logits))
+def _bce(logits, label):
+  logits = tf.reshape(logits, [-1])
+  return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), label), logits=logits)
 
 
 def generator_loss(fake_logits):
@@ -19,6 +23,7 @@ def discriminator_loss(real_logits, fake_logits):
 
 
 def discriminator_accuracy(real_logits, fake_logits):
-  """The articles' d_acc: the share of real and fake images the discriminator calls right."""
-  correct = tf.concat([tf.cast(real_logits > 0, tf.float32), tf.cast(fake_logits < 0, tf.float32)], 0)
-  return tf.reduce_mean(correct)
+  """The articles' d_acc: the share of the real and the fake image the discriminator calls right."""
+  real_right = tf.cast(tf.reshape(real_logits, [-1]) > 0, tf.float32)
+  fake_right = tf.cast(tf.reshape(fake_logits, [-1]) < 0, tf.float32)
+  return (real_right + fake_right) / 2

@@ -10,13 +10,13 @@ from keras import layers
 from gan_tf.errors import UserError
 
 
-def mlp_generator(latent_dim, image_shape):
+def mlp_generator(latent_dim, image_shape, sync_batchnorm=False):
   """The Keras articles' dense generator (1,493,520 parameters at 28x28x1)."""
   x = inputs = keras.Input((latent_dim,), name="noise")
   for units in (256, 512, 1024):
     x = layers.Dense(units)(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
-    x = layers.BatchNormalization(momentum=0.8)(x)
+    x = layers.BatchNormalization(momentum=0.8, synchronized=sync_batchnorm)(x)
   size = image_shape[0] * image_shape[1] * image_shape[2]
   x = layers.Dense(size, activation="tanh", dtype="float32")(x)
   return keras.Model(inputs, layers.Reshape(image_shape, dtype="float32")(x), name="mlp_generator")
@@ -32,18 +32,18 @@ def mlp_discriminator(image_shape):
   return keras.Model(inputs, layers.Dense(1, dtype="float32")(x), name="mlp_discriminator")
 
 
-def dcgan_generator(latent_dim, image_shape):
+def dcgan_generator(latent_dim, image_shape, sync_batchnorm=False):
   """The TensorFlow DCGAN tutorial's generator: 7x7x256 -> 7x7x128 -> 14x14x64 -> 28x28x1."""
   if image_shape[:2] != (28, 28):
     raise UserError(f"--arch=dcgan draws 28x28 images, not {image_shape[0]}x{image_shape[1]}")
   x = inputs = keras.Input((latent_dim,), name="noise")
   x = layers.Dense(7 * 7 * 256, use_bias=False)(x)
-  x = layers.BatchNormalization()(x)
+  x = layers.BatchNormalization(synchronized=sync_batchnorm)(x)
   x = layers.LeakyReLU(negative_slope=0.3)(x)
   x = layers.Reshape((7, 7, 256))(x)
   for filters, stride in ((128, 1), (64, 2)):
     x = layers.Conv2DTranspose(filters, 5, strides=stride, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(synchronized=sync_batchnorm)(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
   x = layers.Conv2DTranspose(image_shape[2], 5, strides=2, padding="same", use_bias=False,
                              activation="tanh", dtype="float32")(x)
@@ -67,10 +67,11 @@ ARCHITECTURES = {
 }
 
 
-def build(arch, latent_dim, image_shape):
-  """Returns (generator, discriminator) for `arch`."""
+def build(arch, latent_dim, image_shape, sync_batchnorm=False):
+  """Returns (generator, discriminator) for `arch`; `sync_batchnorm` computes
+  BatchNorm statistics over all replicas of a tf.distribute strategy."""
   if arch not in ARCHITECTURES:
     raise UserError(f"unknown --arch={arch!r}; choose one of {', '.join(sorted(ARCHITECTURES))}")
   make_generator, make_discriminator = ARCHITECTURES[arch]
   image_shape = tuple(image_shape)
-  return make_generator(latent_dim, image_shape), make_discriminator(image_shape)
+  return make_generator(latent_dim, image_shape, sync_batchnorm), make_discriminator(image_shape)

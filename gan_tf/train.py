@@ -14,6 +14,7 @@ import tensorflow as tf
 from gan_tf import callbacks as callbacks_lib
 from gan_tf import config as config_lib
 from gan_tf import data as data_lib
+from gan_tf import distribute
 from gan_tf import export as export_lib
 from gan_tf.checkpoints import Checkpoints, RunLock
 from gan_tf.errors import Interrupted, TrainingDiverged, UserError
@@ -53,56 +54,81 @@ def train(config: config_lib.Config, run_dir, dataset: Optional[data_lib.ImageSe
   config_lib.check_resumable(config, run_dir)
   if config.export_dir:
     export_lib.check_export_dir(config.export_dir)
-  _make_writable_dir(run_dir)
-  with RunLock(run_dir), _stop_requests() as stop:
-    return _train(config, run_dir, dataset, callbacks, stop)
+  strategy = distribute.make_strategy(config.strategy)
+  own_dir = distribute.write_dir(run_dir, strategy)
+  _make_writable_dir(own_dir)
+  # Under multi-worker training a stop must be agreed by all workers, which
+  # TensorFlow's PreemptionCheckpointHandler does; elsewhere a signal handler.
+  stops = contextlib.nullcontext(_StopState()) if distribute.is_multi_worker(strategy) else _stop_requests()
+  with RunLock(own_dir), stops as stop:
+    try:
+      return _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop)
+    finally:
+      distribute.remove_worker_dir(run_dir, own_dir)
 
 
-def _train(config, run_dir, dataset, callbacks, stop):
+def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
+  chief = own_dir == run_dir
   data = dataset if dataset is not None else data_lib.load(config.dataset, config.split, config.data_dir)
   pipeline = data_lib.Pipeline(data, config.batch_size, config.shuffle_buffer, config.seed)
+  if config.batch_size % strategy.num_replicas_in_sync:
+    raise UserError(f"--batch_size={config.batch_size} does not split evenly over "
+                    f"{strategy.num_replicas_in_sync} replicas; pass a multiple of {strategy.num_replicas_in_sync}")
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
   keras.utils.set_random_seed(config.seed)  # Initial weights and dropout masks.
 
-  gan = GAN(config, data.image_shape)
-  checkpoints = Checkpoints(gan.checkpoint(), run_dir, config.max_to_keep, config.checkpoint_every_minutes)
+  gan = GAN(config, data.image_shape, strategy)
+  checkpoints = Checkpoints(gan.checkpoint(), run_dir, config.max_to_keep,
+                            0 if distribute.is_multi_worker(strategy) else config.checkpoint_every_minutes,
+                            save_dir=own_dir)
   if checkpoints.restore():
     # Learning rates are optimiser variables, so the restore brought back the
     # old ones; the flags of this invocation win.
     gan.g_optimizer.learning_rate = config.g_lr
     gan.d_optimizer.learning_rate = config.d_lr
-  start_epoch = int(gan.epoch)
-  config_lib.write_run_config(run_dir, config, data.image_shape)
+  def preempted():
+    raise Interrupted(signal.SIGTERM, f"stopped at step {int(gan.step.numpy())} on a preemption signal; saved a "
+                                      f"checkpoint in {run_dir}; start every worker again to continue")
+  preemption = checkpoints.preemption_handler(strategy, preempted)
+  start_epoch = int(gan.epoch.numpy())
+  global_step = int(gan.step.numpy())  # Kept on the host too, so the loop never reads it from the device.
+  if chief:
+    config_lib.write_run_config(run_dir, config, data.image_shape)
 
   run = Run(config, run_dir, gan, pipeline.steps_per_epoch, config.batch_size, start_epoch)
-  cbs = default_callbacks(config, run_dir) + list(callbacks or [])
+  # Only the chief shows and writes anything besides checkpoints.
+  cbs = default_callbacks(config, run_dir) + list(callbacks or []) if chief else []
   for cb in cbs:
     cb.on_train_begin(run)
 
   logs = {}
   for epoch in range(start_epoch + 1, config.epochs + 1):
-    done = int(gan.epoch_step)  # Steps of this epoch done before an interruption.
+    done = int(gan.epoch_step.numpy())  # Steps of this epoch done before an interruption.
     if not done:
       gan.reset_metrics()
     for cb in cbs:
       cb.on_epoch_begin(epoch)
     start = time.perf_counter()
-    for step, (images, _) in enumerate(pipeline.epoch(epoch).skip(done), start=done + 1):
+    batches = strategy.experimental_distribute_dataset(pipeline.epoch(epoch).skip(done))
+    for step, (images, _) in enumerate(batches, start=done + 1):
       values = gan.train_step(images)
+      global_step += 1
       for cb in cbs:
         cb.on_step_end(step, values)
+      if preemption:
+        preemption.save_checkpoint_if_preempted(checkpoint_number=global_step)
       if stop.signum or checkpoints.due():
         _check_finite(gan, epoch, run_dir)
-        path = checkpoints.save(int(gan.step))
+        path = checkpoints.save(global_step)
         if stop.signum:
-          raise Interrupted(stop.signum, f"stopped in epoch {epoch} at step {int(gan.step)} "
+          raise Interrupted(stop.signum, f"stopped in epoch {epoch} at step {global_step} "
                                          f"({step}/{pipeline.steps_per_epoch} of the epoch); saved {path}; "
                                          f"run the same command again to continue")
     _check_finite(gan, epoch, run_dir)
     logs = gan.metric_results()
     seconds = time.perf_counter() - start
-    logs.update(step=int(gan.step), seconds=seconds,
+    logs.update(step=global_step, seconds=seconds,
                 images_per_sec=(pipeline.steps_per_epoch - done) * config.batch_size / seconds)
     gan.epoch.assign(epoch)
     gan.epoch_step.assign(0)
@@ -111,20 +137,23 @@ def _train(config, run_dir, dataset, callbacks, stop):
     for cb in cbs:
       cb.on_epoch_end(epoch, logs)
     if epoch % config.checkpoint_every == 0 or epoch == config.epochs or stop.signum or checkpoints.due():
-      path = checkpoints.save(int(gan.step))
+      path = checkpoints.save(global_step)
       if stop.signum:
-        raise Interrupted(stop.signum, f"stopped after epoch {epoch} at step {int(gan.step)}; saved {path}; "
+        raise Interrupted(stop.signum, f"stopped after epoch {epoch} at step {global_step}; saved {path}; "
                                        f"run the same command again to continue")
 
   if config.export_dir:
-    export_lib.export(gan.generator, config.latent_dim, config.export_dir)
+    # Every worker exports (reading distributed variables can be collective);
+    # only the chief's lands in export_dir.
+    export_lib.export(gan.generator, config.latent_dim,
+                      config.export_dir if chief else own_dir / "export")
   for cb in cbs:
     cb.on_train_end(logs)
   return {k: v for k, v in logs.items() if k != "sample_grid"}
 
 
 def _check_finite(gan, epoch, run_dir):
-  bad_step = int(gan.nonfinite_step)
+  bad_step = int(gan.nonfinite_step.numpy())
   if bad_step >= 0:
     raise TrainingDiverged(
         f"losses became NaN or infinite in epoch {epoch} at step {bad_step}; the checkpoints in {run_dir} "

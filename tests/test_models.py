@@ -38,16 +38,18 @@ def test_unknown_arch():
 
 def test_losses_on_known_logits():
   zero = tf.zeros([4, 1])
-  np.testing.assert_allclose(losses.generator_loss(zero), np.log(2), rtol=1e-6)
-  np.testing.assert_allclose(losses.discriminator_loss(zero, zero), 2 * np.log(2), rtol=1e-6)
+  assert losses.generator_loss(zero).shape == (4,)  # Per example.
+  np.testing.assert_allclose(losses.generator_loss(zero), [np.log(2)] * 4, rtol=1e-6)
+  np.testing.assert_allclose(losses.discriminator_loss(zero, zero), [2 * np.log(2)] * 4, rtol=1e-6)
   confident = tf.fill([4, 1], 20.0)
   # A discriminator sure that everything is real: tiny loss on real, ~20 on fake.
-  np.testing.assert_allclose(losses.discriminator_loss(confident, confident), 20.0, rtol=1e-3)
-  np.testing.assert_allclose(losses.generator_loss(confident), 0.0, atol=1e-6)
-  np.testing.assert_allclose(losses.generator_loss(-confident), 20.0, rtol=1e-3)
+  np.testing.assert_allclose(losses.discriminator_loss(confident, confident), [20.0] * 4, rtol=1e-3)
+  np.testing.assert_allclose(losses.generator_loss(confident), [0.0] * 4, atol=1e-6)
+  np.testing.assert_allclose(losses.generator_loss(-confident), [20.0] * 4, rtol=1e-3)
 
 
 def test_discriminator_accuracy():
   real = tf.constant([[1.0], [2.0], [-1.0], [3.0]])   # 3 of 4 called real
   fake = tf.constant([[-1.0], [-2.0], [1.0], [1.0]])  # 2 of 4 called fake
-  assert float(losses.discriminator_accuracy(real, fake)) == pytest.approx(5 / 8)
+  np.testing.assert_allclose(losses.discriminator_accuracy(real, fake), [1.0, 1.0, 0.0, 0.5])
+  assert float(tf.reduce_mean(losses.discriminator_accuracy(real, fake))) == pytest.approx(5 / 8)
