@@ -72,7 +72,13 @@ def run(main):
       print(f"{os.path.basename(sys.argv[0])}: interrupted", file=sys.stderr)
       sys.exit(130)
 
-  app.run(guarded)
+  def parse(argv):
+    try:
+      return flags.FLAGS(argv)
+    except flags.Error as e:
+      _fail(f"{e} (see --help)")
+
+  app.run(guarded, flags_parser=parse)
 
 
 def _fail(message):
