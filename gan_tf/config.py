@@ -20,6 +20,8 @@ ARCH_DEFAULTS = {
     "mlp": dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5),
 }
 
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
 # Settings that decide the shapes of what is checkpointed: a run cannot resume
 # with different values.
 IDENTITY_FIELDS = ("arch", "latent_dim", "grid")
@@ -52,6 +54,12 @@ class Config:
   progress: bool = True
   deterministic: bool = False
   strategy: str = "default"
+  # Speed; "auto" and 0 take what is fastest on the device at hand
+  # (distribute.resolve_speed).
+  precision: str = "auto"
+  jit_compile: str = "auto"
+  steps_per_execution: int = 0
+  fused_discriminator: bool = True
 
   def resolved(self) -> "Config":
     """Fills the architecture's defaults in and validates every field."""
@@ -64,6 +72,12 @@ class Config:
     return config
 
   def _validate(self) -> None:
+    if self.precision not in PRECISIONS:
+      raise UserError(f"--precision={self.precision!r} is not one of {', '.join(PRECISIONS)}")
+    if self.jit_compile not in ("auto", "true", "false"):
+      raise UserError(f"--jit_compile={self.jit_compile!r} is not one of auto, true, false")
+    if not isinstance(self.steps_per_execution, int) or self.steps_per_execution < 0:
+      raise UserError(f"--steps_per_execution must be 0 (auto) or positive, got {self.steps_per_execution!r}")
     for name in ("latent_dim", "batch_size", "shuffle_buffer", "epochs", "sample_every",
                  "grid", "checkpoint_every", "max_to_keep"):
       value = getattr(self, name)

@@ -1,11 +1,25 @@
 """The GAN: both networks, both optimisers, and the compiled training step."""
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
 from gan_tf import losses, models
 
 SUM = tf.distribute.ReduceOp.SUM
+METRICS = ("d_loss", "g_loss", "d_acc")
+
+
+@contextlib.contextmanager
+def _dtype_policy(name):
+  """Keras reads the policy when a layer is made; set it only for our models."""
+  previous = keras.mixed_precision.global_policy()
+  keras.mixed_precision.set_global_policy(name)
+  try:
+    yield
+  finally:
+    keras.mixed_precision.set_global_policy(previous)
 
 
 class GAN:
@@ -13,20 +27,23 @@ class GAN:
 
   Variables live under `strategy` (the default strategy: one device); a
   batch given to `train_step` is the global batch, split across replicas.
+  `config.precision`, `jit_compile` and `fused_discriminator` must be
+  resolved (not "auto") by the caller; see `distribute.resolve_speed`.
   """
 
   def __init__(self, config, image_shape, strategy=None):
     self.config = config
     self.latent_dim = config.latent_dim
     self.strategy = strategy or tf.distribute.get_strategy()
-    with self.strategy.scope():
+    precision = config.precision if config.precision != "auto" else "float32"
+    with self.strategy.scope(), _dtype_policy(precision):
       self.generator, self.discriminator = models.build(
           config.arch, config.latent_dim, image_shape,
           # Replicas see part of the batch; synchronised BatchNorm keeps the
           # statistics those of the global batch, as on one device.
           sync_batchnorm=self.strategy.num_replicas_in_sync > 1)
-      self.g_optimizer = keras.optimizers.Adam(config.g_lr, beta_1=config.beta_1, beta_2=config.beta_2)
-      self.d_optimizer = keras.optimizers.Adam(config.d_lr, beta_1=config.beta_1, beta_2=config.beta_2)
+      self.g_optimizer = self._optimizer(config.g_lr, precision)
+      self.d_optimizer = self._optimizer(config.d_lr, precision)
       # Optimiser slots exist before a restore, so a checkpoint fills them in
       # instead of relying on deferred restoration.
       self.g_optimizer.build(self.generator.trainable_variables)
@@ -42,13 +59,28 @@ class GAN:
       # The first step whose losses were not finite (-1: none); not checkpointed.
       self.nonfinite_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="nonfinite_step")
       # Running means of the epoch, updated on the device so the step never waits for the host.
-      self.metrics = {name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss", "d_acc")}
+      self.metrics = {name: keras.metrics.Mean(name=name) for name in METRICS}
+    # One real+fake call of the discriminator computes the same as two calls
+    # unless it has batch statistics (BatchNorm would mix real and fake).
+    self.fused = config.fused_discriminator and not any(
+        isinstance(layer, keras.layers.BatchNormalization) for layer in self.discriminator.layers)
+    self._replica_fn = tf.function(self._replica_step, jit_compile=config.jit_compile == "true")
     self.train_step = tf.function(self._train_step)
+    self.train_steps = tf.function(self._train_steps)
+
+  def _optimizer(self, lr, precision):
+    opt = keras.optimizers.Adam(lr, beta_1=self.config.beta_1, beta_2=self.config.beta_2)
+    # float16 needs loss scaling, on each optimiser: its loss is scaled up and
+    # its gradients are unscaled before they are applied.
+    return keras.optimizers.LossScaleOptimizer(opt) if precision == "mixed_float16" else opt
 
   def checkpoint(self) -> tf.train.Checkpoint:
+    inner = lambda opt: getattr(opt, "inner_optimizer", opt)  # noqa: E731
     return tf.train.Checkpoint(
         generator=self.generator, discriminator=self.discriminator,
-        g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer,
+        # The optimisers' own state, the same under any precision, so a run
+        # can change --precision when it resumes (a float16 loss scale starts over).
+        g_optimizer=inner(self.g_optimizer), d_optimizer=inner(self.d_optimizer),
         epoch=self.epoch, step=self.step, epoch_step=self.epoch_step, sample_noise=self.sample_noise,
         # Keras tracks neither the dropout seed generators' state nor the
         # metrics' totals for tf.train.Checkpoint; a resumed run needs both to
@@ -58,7 +90,8 @@ class GAN:
         metric_states=[v.value for m in self.metrics.values() for v in m.variables])
 
   def _train_step(self, images):
-    per_replica = self.strategy.run(self._replica_step, args=(images,))
+    """One step on a (distributed) global batch."""
+    per_replica = self.strategy.run(self._replica_fn, args=(images,))
     values = {k: self.strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
     self.step.assign_add(1)
     self.epoch_step.assign_add(1)
@@ -68,6 +101,14 @@ class GAN:
       self.metrics[name].update_state(value)
     return values
 
+  def _train_steps(self, iterator, n):
+    """`n` steps in one call, batches from `iterator`: fewer trips through Python."""
+    values = {name: tf.constant(0.0) for name in METRICS}
+    for _ in tf.range(n):
+      images, _ = next(iterator)
+      values = self._train_step(images)
+    return values
+
   def _replica_step(self, images):
     ctx = tf.distribute.get_replica_context()
     local = tf.shape(images)[0]
@@ -75,7 +116,7 @@ class GAN:
     # The global batch's noise, keyed by (seed, step), and this replica's
     # slice of it: the same draws on any number of replicas, and after a resume.
     noise = tf.random.stateless_normal(
-        [global_batch, self.latent_dim], seed=tf.stack([tf.cast(self.config.seed, tf.int64), self.step]))
+        [global_batch, self.latent_dim], seed=tf.stack([tf.cast(self.config.seed, tf.int64), self.step]), alg="philox")
     noise = noise[ctx.replica_id_in_sync_group * local:][:local]
 
     def mean(per_example):  # Over the global batch, so replica gradients add up to the true one.
@@ -83,14 +124,19 @@ class GAN:
 
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
       fake = self.generator(noise, training=True)
-      real_logits = self.discriminator(images, training=True)
-      fake_logits = self.discriminator(fake, training=True)
+      if self.fused:
+        real_logits, fake_logits = tf.split(self.discriminator(tf.concat([images, fake], 0), training=True), 2)
+      else:
+        real_logits = self.discriminator(images, training=True)
+        fake_logits = self.discriminator(fake, training=True)
       g_loss = mean(losses.generator_loss(fake_logits))
       d_loss = mean(losses.discriminator_loss(real_logits, fake_logits))
+      g_scaled = self.g_optimizer.scale_loss(g_loss)
+      d_scaled = self.d_optimizer.scale_loss(d_loss)
     g_vars = self.generator.trainable_variables
     d_vars = self.discriminator.trainable_variables
-    self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
-    self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
+    self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars))
+    self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars))
     return {"d_loss": d_loss, "g_loss": g_loss, "d_acc": mean(losses.discriminator_accuracy(real_logits, fake_logits))}
 
   def metric_results(self) -> dict:

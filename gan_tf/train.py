@@ -78,7 +78,9 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
     tf.config.experimental.enable_op_determinism()
   keras.utils.set_random_seed(config.seed)  # Initial weights and dropout masks.
 
-  gan = GAN(config, data.image_shape, strategy)
+  # The run's record keeps "auto", so it resumes as well on another device.
+  speed = distribute.resolve_speed(config, strategy)
+  gan = GAN(speed, data.image_shape, strategy)
   checkpoints = Checkpoints(gan.checkpoint(), run_dir, config.max_to_keep,
                             0 if distribute.is_multi_worker(strategy) else config.checkpoint_every_minutes,
                             save_dir=own_dir)
@@ -110,10 +112,13 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
     for cb in cbs:
       cb.on_epoch_begin(epoch)
     start = time.perf_counter()
-    batches = strategy.experimental_distribute_dataset(pipeline.epoch(epoch).skip(done))
-    for step, (images, _) in enumerate(batches, start=done + 1):
-      values = gan.train_step(images)
-      global_step += 1
+    batches = iter(strategy.experimental_distribute_dataset(pipeline.epoch(epoch).skip(done)))
+    step = done
+    while step < pipeline.steps_per_epoch:
+      n = min(speed.steps_per_execution, pipeline.steps_per_epoch - step)
+      values = gan.train_steps(batches, tf.constant(n))
+      step += n
+      global_step += n
       for cb in cbs:
         cb.on_step_end(step, values)
       if preemption:

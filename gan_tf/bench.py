@@ -1,0 +1,184 @@
+"""Benchmark pieces: reference loops, timing, FLOP counts, the matmul rate.
+
+`bin/bench` runs each measurement in a process of its own (for its peak
+memory) and prints the table; these functions do one measurement each.
+"""
+
+import resource
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gan_tf import data, distribute, models
+from gan_tf.config import Config
+from gan_tf.gan import GAN
+
+
+def peak_rss_mb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB.
+
+
+def forward_flops(model) -> int:
+  """FLOPs of one image through `model`'s Dense and convolution layers (2 per multiply-add)."""
+  macs = 0
+  for layer in model.layers:
+    if isinstance(layer, keras.layers.Dense):
+      macs += int(np.prod(layer.input.shape[1:])) * layer.units
+    elif isinstance(layer, keras.layers.Conv2DTranspose):  # Each input pixel meets the whole kernel.
+      _, h, w, c = layer.input.shape
+      macs += h * w * c * int(np.prod(layer.kernel_size)) * layer.filters
+    elif isinstance(layer, keras.layers.Conv2D):
+      _, h, w, c = layer.output.shape
+      macs += h * w * c * int(np.prod(layer.kernel_size)) * layer.input.shape[-1]
+  return 2 * macs
+
+
+def step_flops_per_image(arch, latent_dim=100) -> dict:
+  """One training step per image: the generator forward and backward (weights
+  and inputs, about 2x forward): 3 G; the discriminator forward on real and
+  fake (2 D), its weight gradients on both (2 D), and its input gradient on
+  fake for the generator's loss (1 D): 5 D."""
+  g, d = models.build(arch, latent_dim, (28, 28, 1))
+  gf, df = forward_flops(g), forward_flops(d)
+  return {"g_forward": gf, "d_forward": df, "step": 3 * gf + 5 * df}
+
+
+def matmul_flops_per_second(n=2048, repeats=20) -> float:
+  a = tf.random.normal([n, n])
+  b = tf.random.normal([n, n])
+  mm = tf.function(lambda x, y: tf.matmul(x, y))
+  mm(a, b).numpy()
+  start = time.perf_counter()
+  for _ in range(repeats):
+    out = mm(a, b)
+  out.numpy()
+  return 2 * n ** 3 * repeats / (time.perf_counter() - start)
+
+
+def _time(call, steps, warmup):
+  for _ in range(warmup):
+    out = call()
+  _sync(out)
+  start = time.perf_counter()
+  for _ in range(steps):
+    out = call()
+  _sync(out)
+  return (time.perf_counter() - start) / steps
+
+
+def _sync(out):
+  tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, out)
+
+
+def constant_batch(batch_size):
+  return tf.random.uniform([batch_size, 28, 28, 1], -1, 1, seed=1)
+
+
+def reference_step_rate(arch, batch_size, steps, warmup=3):
+  """Images/s of a step written as the TensorFlow DCGAN tutorial writes it:
+  two tapes, the discriminator called separately on real and fake, float32,
+  no XLA, one step per call, each batch fed from Python."""
+  keras.utils.set_random_seed(0)
+  generator, discriminator = models.build(arch, 100, (28, 28, 1))
+  g_opt, d_opt = keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4)
+  bce = keras.losses.BinaryCrossentropy(from_logits=True)
+
+  @tf.function
+  def train_step(images):
+    noise = tf.random.normal([batch_size, 100])
+    with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+      generated_images = generator(noise, training=True)
+      real_output = discriminator(images, training=True)
+      fake_output = discriminator(generated_images, training=True)
+      gen_loss = bce(tf.ones_like(fake_output), fake_output)
+      disc_loss = bce(tf.ones_like(real_output), real_output) + bce(tf.zeros_like(fake_output), fake_output)
+    g_grads = gen_tape.gradient(gen_loss, generator.trainable_variables)
+    d_grads = disc_tape.gradient(disc_loss, discriminator.trainable_variables)
+    g_opt.apply_gradients(zip(g_grads, generator.trainable_variables))
+    d_opt.apply_gradients(zip(d_grads, discriminator.trainable_variables))
+    return gen_loss, disc_loss
+
+  images = constant_batch(batch_size)
+  return batch_size / _time(lambda: train_step(images), steps, warmup)
+
+
+def articles_mlp_iterations_per_second(iterations, warmup=5, batch_size=32):
+  """The Keras articles' loop (002): per iteration, `generator.predict`, then
+  `train_on_batch` on the discriminator for real and for fake, then on the
+  stacked model for the generator, at batch 32."""
+  keras.utils.set_random_seed(0)
+  generator, discriminator = models.build("mlp", 100, (28, 28, 1))
+  discriminator = keras.Sequential([discriminator, keras.layers.Activation("sigmoid")])
+  discriminator.compile(loss="binary_crossentropy", optimizer=keras.optimizers.Adam(2e-4, 0.5), metrics=["accuracy"])
+  discriminator.trainable = False
+  z = keras.Input((100,))
+  combined = keras.Model(z, discriminator(generator(z)))
+  combined.compile(loss="binary_crossentropy", optimizer=keras.optimizers.Adam(2e-4, 0.5))
+  images = constant_batch(batch_size).numpy()
+  valid, fake = np.ones((batch_size, 1)), np.zeros((batch_size, 1))
+  rng = np.random.default_rng(0)
+
+  def iteration():
+    noise = rng.normal(0, 1, (batch_size, 100))
+    generated = generator.predict(noise, verbose=0)
+    discriminator.train_on_batch(images, valid)
+    discriminator.train_on_batch(generated, fake)
+    return combined.train_on_batch(rng.normal(0, 1, (batch_size, 100)), valid)
+
+  return 1.0 / _time(iteration, iterations, warmup)
+
+
+def project_step(arch, batch_size, **options):
+  """The project's GAN with `options` (Config fields), speed settings resolved for this device."""
+  config = Config(arch=arch, batch_size=batch_size, **options).resolved()
+  config = distribute.resolve_speed(config, tf.distribute.get_strategy())
+  keras.utils.set_random_seed(0)
+  return GAN(config, (28, 28, 1)), config
+
+
+def project_rate(arch, batch_size, steps, warmup=3, source="constant", mnist_dir=None, **options):
+  """Images/s (or iterations/s) of the project's step, on a constant batch or on the real pipeline."""
+  gan, config = project_step(arch, batch_size, **options)
+  k = config.steps_per_execution
+  if source == "constant":
+    batches = tf.data.Dataset.from_tensors((constant_batch(batch_size), tf.zeros([batch_size], tf.int32))).repeat()
+  else:
+    images = data.load_idx(mnist_dir, "test")
+    pipeline = data.Pipeline(images, batch_size, 60000, seed=0)
+    batches = tf.data.Dataset.range(1, 10 ** 6).flat_map(pipeline.epoch)
+  iterator = iter(batches)
+  n = tf.constant(k)
+  calls = max(1, steps // k)
+  seconds_per_call = _time(lambda: gan.train_steps(iterator, n), calls, max(1, warmup // k + 1))
+  return batch_size * k / seconds_per_call
+
+
+def losses_after(arch, steps, mnist_dir, batch_size=256, **options):
+  """d_loss and g_loss after `steps` steps on real data, for the correctness check."""
+  gan, _ = project_step(arch, batch_size, **options)
+  pipeline = data.Pipeline(data.load_idx(mnist_dir, "test"), batch_size, 60000, seed=0)
+  iterator = iter(pipeline.epoch(1))
+  values = gan.train_steps(iterator, tf.constant(steps))
+  return {k: float(values[k]) for k in ("d_loss", "g_loss")}
+
+
+def epoch_overhead(arch, mnist_dir, tmp_dir, batch_size=256):
+  """Wall time of a whole epoch of `train()` on the 10,000 digits (input,
+  sample PNG, history, TensorBoard and a checkpoint included), and the
+  pure compute of its steps on a constant batch."""
+  from gan_tf import callbacks, train
+
+  stamps = {}
+
+  class Stamp(callbacks.Callback):
+    def on_epoch_begin(self, epoch):
+      stamps[epoch] = time.perf_counter()
+
+  config = Config(arch=arch, epochs=3, batch_size=batch_size, checkpoint_every=1, progress=False)
+  train.train(config, tmp_dir, dataset=data.load_idx(mnist_dir, "test"), callbacks=[Stamp()])
+  epoch_seconds = stamps[3] - stamps[2]  # Epoch 2, from its start to the start of epoch 3.
+  steps = 10000 // batch_size
+  compute = steps * batch_size / project_rate(arch, batch_size, steps=steps)
+  return epoch_seconds, compute

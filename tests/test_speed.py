@@ -1,0 +1,84 @@
+"""Speed options: each one trains, and matches the float32 reference step within a stated tolerance."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gan_tf import data, distribute, train
+from gan_tf.config import Config
+from gan_tf.gan import GAN
+
+STEPS = 3
+# How far an option may move the losses from the float32 reference after
+# STEPS steps, relative. Rounding differences grow as training goes (Adam's
+# first steps are nearly sign steps); bin/bench measures 20 steps at batch
+# 256 under the same bound (1-2% seen).
+TOLERANCE = 0.05
+BATCH = 8  # float16 convolutions are emulated on CPU, and slow.
+OPTIONS = {"jit": dict(jit_compile="true"), "unfused": dict(fused_discriminator=False),
+           "bfloat16": dict(precision="mixed_bfloat16"), "float16": dict(precision="mixed_float16")}
+
+
+def run_steps(mnist, arch, **options):
+  config = Config(arch=arch, latent_dim=32, grid=2, batch_size=BATCH, **options).resolved()
+  config = distribute.resolve_speed(config, tf.distribute.get_strategy())
+  keras.utils.set_random_seed(0)
+  gan = GAN(config, (28, 28, 1))
+  pipeline = data.Pipeline(mnist.take(STEPS * BATCH), BATCH, 1000, seed=0)
+  for images, _ in pipeline.epoch(1):
+    values = gan.train_step(images)
+  return gan, {k: float(v) for k, v in values.items()}
+
+
+@pytest.fixture(scope="module")
+def reference(mnist):
+  return {arch: run_steps(mnist, arch, precision="float32", jit_compile="false")[1] for arch in ("mlp", "dcgan")}
+
+
+@pytest.mark.parametrize("option", sorted(OPTIONS))
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+def test_option_matches_float32(mnist, reference, arch, option):
+  # dcgan's dropout draws other masks for one fused call than for two; the
+  # losses agree in distribution, within the same bound.
+  gan, losses = run_steps(mnist, arch, **OPTIONS[option])
+  for name in ("d_loss", "g_loss"):
+    assert losses[name] == pytest.approx(reference[arch][name], rel=TOLERANCE), name
+  images = gan.samples()
+  assert images.dtype == tf.float32 and float(tf.reduce_max(tf.abs(images))) <= 1.0
+  if option == "float16":
+    # Loss scaling on both optimisers.
+    assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert gan.generator.layers[1].compute_dtype == "float16"
+
+
+def test_fused_discriminator_is_used_only_without_batchnorm():
+  gan = GAN(Config(arch="dcgan", latent_dim=8, grid=2, precision="float32", jit_compile="false").resolved(),
+            (28, 28, 1))
+  assert gan.fused
+
+
+def weights(run_dir):
+  reader = tf.train.load_checkpoint(str(run_dir))
+  return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+          if n != "_CHECKPOINTABLE_OBJECT_GRAPH" and "save_counter" not in n}
+
+
+def test_steps_per_execution_trains_the_same_steps(tmp_path, mnist):
+  base = Config(arch="dcgan", epochs=2, batch_size=32, grid=2, progress=False, deterministic=True)
+  train.train(dataclasses.replace(base, steps_per_execution=1), tmp_path / "one", dataset=mnist.take(256))
+  logs = train.train(dataclasses.replace(base, steps_per_execution=3), tmp_path / "three", dataset=mnist.take(256))
+  assert logs["step"] == 16  # 8 steps an epoch in calls of 3, 3 and 2.
+  a, b = weights(tmp_path / "one"), weights(tmp_path / "three")
+  for name in a:
+    np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_resume_under_another_precision(tmp_path, mnist):
+  base = Config(arch="mlp", epochs=1, batch_size=64, grid=2, progress=False, precision="mixed_float16")
+  train.train(base, tmp_path, dataset=mnist.take(128))
+  logs = train.train(dataclasses.replace(base, epochs=2, precision="float32"), tmp_path, dataset=mnist.take(128))
+  assert logs["step"] == 4 and np.isfinite(logs["g_loss"])
