@@ -147,7 +147,7 @@ def project_rate(arch, batch_size, steps, warmup=3, source="constant", mnist_dir
   else:
     images = data.load_idx(mnist_dir, "test")
     pipeline = data.Pipeline(images, batch_size, 60000, seed=0)
-    batches = tf.data.Dataset.range(1, 10 ** 6).flat_map(pipeline.epoch)
+    batches = pipeline.epoch(1).repeat()
   iterator = iter(batches)
   n = tf.constant(k)
   calls = max(1, steps // k)
@@ -155,7 +155,7 @@ def project_rate(arch, batch_size, steps, warmup=3, source="constant", mnist_dir
   return batch_size * k / seconds_per_call
 
 
-def losses_after(arch, steps, mnist_dir, batch_size=256, **options):
+def losses_after(arch, steps, mnist_dir, batch_size=16, **options):
   """d_loss and g_loss after `steps` steps on real data, for the correctness check."""
   gan, _ = project_step(arch, batch_size, **options)
   pipeline = data.Pipeline(data.load_idx(mnist_dir, "test"), batch_size, 60000, seed=0)

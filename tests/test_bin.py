@@ -154,3 +154,10 @@ def test_tf_log_flag_brings_tensorflow_messages_back(trained):
                        f"--export_dir={work / 'e2'}")
   assert code == 0
   assert err.strip() != ""
+
+
+def test_every_setting_is_a_flag_with_help():
+  from gan_tf.config import Config
+  _, out, _ = run("train", "--helpfull")  # absl exits with status 1 after help.
+  for name in Config.__dataclass_fields__:
+    assert f"--{name}:" in out or f"--[no]{name}:" in out, name
