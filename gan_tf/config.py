@@ -59,7 +59,7 @@ class Config:
   precision: str = "auto"
   jit_compile: str = "auto"
   steps_per_execution: int = 0
-  fused_discriminator: bool = True
+  fused_discriminator: str = "auto"
 
   def resolved(self) -> "Config":
     """Fills the architecture's defaults in and validates every field."""
@@ -74,8 +74,9 @@ class Config:
   def _validate(self) -> None:
     if self.precision not in PRECISIONS:
       raise UserError(f"--precision={self.precision!r} is not one of {', '.join(PRECISIONS)}")
-    if self.jit_compile not in ("auto", "true", "false"):
-      raise UserError(f"--jit_compile={self.jit_compile!r} is not one of auto, true, false")
+    for name in ("jit_compile", "fused_discriminator"):
+      if getattr(self, name) not in ("auto", "true", "false"):
+        raise UserError(f"--{name}={getattr(self, name)!r} is not one of auto, true, false")
     if not isinstance(self.steps_per_execution, int) or self.steps_per_execution < 0:
       raise UserError(f"--steps_per_execution must be 0 (auto) or positive, got {self.steps_per_execution!r}")
     for name in ("latent_dim", "batch_size", "shuffle_buffer", "epochs", "sample_every",

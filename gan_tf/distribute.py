@@ -71,21 +71,21 @@ def resolve_speed(config, strategy):
   """Replaces "auto" speed settings by what is fastest and correct on this device.
 
   GPU: mixed_float16 where tensor cores exist (compute capability 7.0+), XLA,
-  8 steps per call. TPU: mixed_bfloat16, 8 steps per call (TPUStrategy
-  compiles with XLA itself). CPU: float32, no XLA, 1 step per call: on CPU,
-  XLA and float16 are slower, and more steps per call measured no faster
-  (see the README's benchmark).
+  8 steps per call, one discriminator call on real and fake. TPU:
+  mixed_bfloat16, 8 steps per call (TPUStrategy compiles with XLA itself),
+  fused. CPU: float32, no XLA, 1 step per call, two discriminator calls: on
+  CPU each of the others measured slower or no faster (README's benchmark).
   """
   import dataclasses
 
   if isinstance(strategy, tf.distribute.TPUStrategy):
-    device = dict(precision="mixed_bfloat16", jit_compile="false", steps_per_execution=8)
+    device = dict(precision="mixed_bfloat16", jit_compile="false", steps_per_execution=8, fused_discriminator="true")
   elif tf.config.list_logical_devices("GPU"):
     details = [tf.config.experimental.get_device_details(g) for g in tf.config.list_physical_devices("GPU")]
     tensor_cores = all(d.get("compute_capability", (0, 0)) >= (7, 0) for d in details)
     device = dict(precision="mixed_float16" if tensor_cores else "float32", jit_compile="true",
-                  steps_per_execution=8)
+                  steps_per_execution=8, fused_discriminator="true")
   else:
-    device = dict(precision="float32", jit_compile="false", steps_per_execution=1)
+    device = dict(precision="float32", jit_compile="false", steps_per_execution=1, fused_discriminator="false")
   chosen = {k: v for k, v in device.items() if getattr(config, k) in ("auto", 0)}
   return dataclasses.replace(config, **chosen)

@@ -27,8 +27,8 @@ class GAN:
 
   Variables live under `strategy` (the default strategy: one device); a
   batch given to `train_step` is the global batch, split across replicas.
-  `config.precision`, `jit_compile` and `fused_discriminator` must be
-  resolved (not "auto") by the caller; see `distribute.resolve_speed`.
+  Speed settings left "auto" act as float32, no XLA, unfused (the
+  tutorial's step); `distribute.resolve_speed` picks the device's best.
   """
 
   def __init__(self, config, image_shape, strategy=None):
@@ -62,7 +62,7 @@ class GAN:
       self.metrics = {name: keras.metrics.Mean(name=name) for name in METRICS}
     # One real+fake call of the discriminator computes the same as two calls
     # unless it has batch statistics (BatchNorm would mix real and fake).
-    self.fused = config.fused_discriminator and not any(
+    self.fused = config.fused_discriminator == "true" and not any(
         isinstance(layer, keras.layers.BatchNormalization) for layer in self.discriminator.layers)
     self._replica_fn = tf.function(self._replica_step, jit_compile=config.jit_compile == "true")
     self.train_step = tf.function(self._train_step)

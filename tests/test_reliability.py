@@ -165,6 +165,20 @@ def test_second_training_on_a_directory_in_use_is_refused(tmp_path, mnist):
   train.train(config, tmp_path / "run", dataset=mnist.take(128))  # Free again once the holder is gone.
 
 
+def test_two_bin_train_on_one_directory(tmp_path, digits):
+  run_dir = tmp_path / "run"
+  first = subprocess.Popen(TRAIN + flags(digits, run_dir, "--epochs=50"), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+  wait_for(run_dir / "samples" / "epoch_0001.png", first)
+  second = subprocess.run(TRAIN + flags(digits, run_dir, "--epochs=50"), capture_output=True, text=True, timeout=300)
+  assert second.returncode == 1
+  assert "in use by a running training (pid" in second.stderr and "Traceback" not in second.stderr
+  first.send_signal(signal.SIGINT)  # Ctrl-C: the first stops cleanly, with a checkpoint.
+  _, err = first.communicate(timeout=300)
+  assert first.returncode == 128 + signal.SIGINT and "saved" in err
+  assert [r["epoch"] for r in history(run_dir)][0] == "1"
+
+
 def test_unwritable_checkpoint_dir(tmp_path):
   (tmp_path / "file").write_text("x")
   with pytest.raises(UserError, match="cannot write to --checkpoint_dir"):

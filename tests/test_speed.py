@@ -18,7 +18,7 @@ STEPS = 3
 # 256 under the same bound (1-2% seen).
 TOLERANCE = 0.05
 BATCH = 8  # float16 convolutions are emulated on CPU, and slow.
-OPTIONS = {"jit": dict(jit_compile="true"), "unfused": dict(fused_discriminator=False),
+OPTIONS = {"jit": dict(jit_compile="true"), "fused": dict(fused_discriminator="true"),
            "bfloat16": dict(precision="mixed_bfloat16"), "float16": dict(precision="mixed_float16")}
 
 
@@ -55,10 +55,10 @@ def test_option_matches_float32(mnist, reference, arch, option):
     assert gan.generator.layers[1].compute_dtype == "float16"
 
 
-def test_fused_discriminator_is_used_only_without_batchnorm():
-  gan = GAN(Config(arch="dcgan", latent_dim=8, grid=2, precision="float32", jit_compile="false").resolved(),
-            (28, 28, 1))
+def test_fused_discriminator_flag():
+  gan = GAN(Config(arch="dcgan", latent_dim=8, grid=2, fused_discriminator="true").resolved(), (28, 28, 1))
   assert gan.fused
+  assert not GAN(Config(arch="dcgan", latent_dim=8, grid=2, fused_discriminator="false").resolved(), (28, 28, 1)).fused
 
 
 def weights(run_dir):
