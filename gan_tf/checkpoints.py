@@ -10,6 +10,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from gan_tf import distribute
 from gan_tf.errors import UserError
 
 _NUMBERED = re.compile(r"^ckpt-(\d+)\.index$")
@@ -30,10 +31,7 @@ class Checkpoints:
     self.last_saved = None
 
   def candidates(self):
-    """Checkpoint prefixes in the run directory, newest first (the state file may be stale)."""
-    found = [(int(m.group(1)), self.run_dir / f"ckpt-{m.group(1)}")
-             for p in self.run_dir.glob("ckpt-*.index") if (m := _NUMBERED.match(p.name))]
-    return [str(prefix) for _, prefix in sorted(found, reverse=True)]
+    return checkpoint_prefixes(self.run_dir)
 
   def restore(self):
     """Restores the newest checkpoint that reads back whole; returns its path, or None for a new run.
@@ -77,7 +75,6 @@ class Checkpoints:
     A SIGTERM to any worker makes every worker save at the same step; then
     `on_exit` runs (it raises, so the loop ends as after a signal).
     """
-    from gan_tf import distribute
     if not distribute.is_multi_worker(strategy):
       return None
     return tf.distribute.experimental.PreemptionCheckpointHandler(
@@ -93,6 +90,13 @@ class Checkpoints:
       self.last_saved = (step, self.manager.save(checkpoint_number=step))
     self.last_save_time = time.monotonic()
     return self.last_saved[1]
+
+
+def checkpoint_prefixes(run_dir):
+  """Checkpoint prefixes in `run_dir`, newest first (read from the files: the state file may be stale)."""
+  found = [(int(m.group(1)), Path(run_dir) / f"ckpt-{m.group(1)}")
+           for p in Path(run_dir).glob("ckpt-*.index") if (m := _NUMBERED.match(p.name))]
+  return [str(prefix) for _, prefix in sorted(found, reverse=True)]
 
 
 def _unreadable(prefix):

@@ -16,7 +16,7 @@ from gan_tf import config as config_lib
 from gan_tf import data as data_lib
 from gan_tf import distribute
 from gan_tf import export as export_lib
-from gan_tf.checkpoints import Checkpoints, RunLock
+from gan_tf.checkpoints import Checkpoints, RunLock, checkpoint_prefixes
 from gan_tf.errors import Interrupted, TrainingDiverged, UserError
 from gan_tf.gan import GAN
 
@@ -89,6 +89,7 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
     # old ones; the flags of this invocation win.
     gan.g_optimizer.learning_rate = config.g_lr
     gan.d_optimizer.learning_rate = config.d_lr
+
   def preempted():
     raise Interrupted(signal.SIGTERM, f"stopped at step {int(gan.step.numpy())} on a preemption signal; saved a "
                                       f"checkpoint in {run_dir}; start every worker again to continue")
@@ -205,7 +206,7 @@ def restore_generator(run_dir):
   """The generator of the latest checkpoint in `run_dir`, and the run's config."""
   run_dir = Path(run_dir)
   config = config_lib.load_run_config(run_dir)
-  if config is None or not Checkpoints(tf.train.Checkpoint(), run_dir, 1).candidates():
+  if config is None or not checkpoint_prefixes(run_dir):
     raise UserError(f"{run_dir} holds no checkpoint of a gan-tf run; train one with bin/train first")
   gan = GAN(config.resolved(), config_lib.load_image_shape(run_dir))
   Checkpoints(gan.checkpoint(), run_dir, 1).restore()
