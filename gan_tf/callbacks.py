@@ -1,5 +1,6 @@
-"""Everything a run shows or writes besides checkpoints: sample grids, the
-history CSV, TensorBoard logs and the progress line.
+"""Everything a run shows or writes besides its checkpoints: sample grids,
+sample-quality evaluations (and the best checkpoint by FID), the history CSV,
+its plot, TensorBoard logs and the progress line.
 
 The loop calls, in order: on_train_begin(run), then per epoch on_epoch_begin,
 on_step_end after each step, on_epoch_end(epoch, logs); finally on_train_end.
@@ -16,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from gan_tf import images
-from gan_tf.fileio import atomic_write_text
+from gan_tf import checkpoints, evaluate, images
+from gan_tf.fileio import atomic_write_bytes, atomic_write_text
 
 HISTORY_FIELDS = ["epoch", "step", "d_loss", "g_loss", "d_acc", "seconds", "images_per_sec"]
 
@@ -58,6 +59,35 @@ class SampleGrid(Callback):
     logs["sample_grid"] = picture
 
 
+EVAL_LOGS = ("fid", "kid", "precision", "recall", "classifier_score", "classes_covered")
+
+
+class Evaluation(Callback):
+  """Every `every` epochs (and after the last), the sample-quality metrics of
+  `evaluate.py` into the epoch's logs, so History and TensorBoard record them;
+  the checkpoint with the lowest FID so far is kept in `best/`, described by
+  `best/best.json`."""
+
+  def __init__(self, run_dir, every, num, data, classifier_dir=None):
+    self.run_dir = Path(run_dir)
+    self.every, self.num, self.data, self.classifier_dir = every, num, data, classifier_dir
+
+  def on_train_begin(self, run):
+    self.gan, self.last_epoch, self.seed = run.gan, run.config.epochs, run.config.seed
+    self.classifier = evaluate.load_classifier(self.data, self.classifier_dir)
+    self.best = checkpoints.BestCheckpoint(run.gan.checkpoint(), self.run_dir)
+
+  def on_epoch_end(self, epoch, logs):
+    if epoch % self.every and epoch != self.last_epoch:
+      return
+    sampler = self.gan.sampler()
+    report = evaluate.evaluate(lambda noise: sampler(noise, training=False).numpy(), self.gan.latent_dim,
+                               self.data, self.classifier, self.num, self.seed)
+    logs.update({key: report["generated"][key] for key in EVAL_LOGS})
+    self.best.consider(logs["fid"], epoch, int(logs["step"]))
+    logs["best_fid"] = self.best.record["fid"]
+
+
 class History(Callback):
   """`history.csv`, one row per epoch, rewritten whole (never half-written)."""
 
@@ -88,6 +118,54 @@ class History(Callback):
     for row in self.rows:
       writer.writerow({k: _fmt(v) for k, v in row.items()})
     atomic_write_text(self.path, out.getvalue())
+
+
+class LossPlot(Callback):
+  """`loss.png`: both losses per epoch, and the sample-quality metrics when
+  there are any, redrawn from `history.csv` after each epoch."""
+
+  def __init__(self, run_dir):
+    self.run_dir = Path(run_dir)
+
+  def on_epoch_end(self, epoch, logs):
+    with open(self.run_dir / "history.csv", newline="") as f:
+      rows = list(csv.DictReader(f))
+    atomic_write_bytes(self.run_dir / "loss.png", plot_history(rows))
+
+
+def plot_history(rows) -> bytes:
+  """PNG bytes of a history's losses (and FID, precision and recall if measured)."""
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
+
+  def series(key):
+    points = [(int(r["epoch"]), float(r[key])) for r in rows if r.get(key) not in (None, "")]
+    return [p[0] for p in points], [p[1] for p in points]
+
+  measured = any(r.get("fid") not in (None, "") for r in rows)
+  fig = Figure(figsize=(10, 4) if measured else (6, 4), dpi=100)
+  FigureCanvasAgg(fig)
+  axes = fig.subplots(1, 2 if measured else 1, squeeze=False)[0]
+  for key, label in (("d_loss", "discriminator"), ("g_loss", "generator")):
+    axes[0].plot(*series(key), label=label)
+  axes[0].set(xlabel="epoch", ylabel="loss", title="Losses")
+  axes[0].legend()
+  if measured:
+    axes[1].plot(*series("fid"), "o-", color="tab:red", label="FID")
+    axes[1].set(xlabel="epoch", ylabel="FID (lower is better)", title="Sample quality")
+    other = axes[1].twinx()
+    for key, color in (("precision", "tab:green"), ("recall", "tab:purple")):
+      other.plot(*series(key), "s--", color=color, label=key)
+    other.set(ylabel="precision, recall", ylim=(0, 1))
+    handles = axes[1].get_legend_handles_labels()
+    more = other.get_legend_handles_labels()
+    axes[1].legend(handles[0] + more[0], handles[1] + more[1], loc="upper right")
+  for ax in axes:
+    ax.grid(alpha=0.3)
+  fig.tight_layout()
+  out = io.BytesIO()
+  fig.savefig(out, format="png")
+  return out.getvalue()
 
 
 def _fmt(value):
@@ -150,6 +228,8 @@ class Progress(Callback):
   def on_epoch_end(self, epoch, logs):
     line = (f"epoch {epoch}/{self.epochs} {self.steps}/{self.steps} {logs['seconds']:.1f}s "
             f"{logs['images_per_sec']:6.0f} img/s {_metrics(logs)}")
+    if "fid" in logs:
+      line += f" fid {logs['fid']:.2f} (best {logs['best_fid']:.2f})"
     self._print(("\r" + line + "\x1b[K" if self.tty else line) + "\n")
 
   def _print(self, text):

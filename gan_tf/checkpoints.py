@@ -2,6 +2,7 @@
 time, and when asked to stop; one training process per run directory."""
 
 import fcntl
+import json
 import os
 import re
 import sys
@@ -12,6 +13,9 @@ import tensorflow as tf
 
 from gan_tf import distribute
 from gan_tf.errors import UserError
+from gan_tf.fileio import atomic_write_text
+
+BEST_DIR = "best"
 
 _NUMBERED = re.compile(r"^ckpt-(\d+)\.index$")
 
@@ -90,6 +94,26 @@ class Checkpoints:
       self.last_saved = (step, self.manager.save(checkpoint_number=step))
     self.last_save_time = time.monotonic()
     return self.last_saved[1]
+
+
+class BestCheckpoint:
+  """The checkpoint with the lowest FID, in `<run_dir>/best/`, and its record
+  (`best.json`: fid, epoch, step), which outlives a resume."""
+
+  def __init__(self, checkpoint: tf.train.Checkpoint, run_dir):
+    self.dir = Path(run_dir) / BEST_DIR
+    self.manager = tf.train.CheckpointManager(checkpoint, str(self.dir), max_to_keep=1)
+    path = self.dir / "best.json"
+    self.record = json.loads(path.read_text()) if path.exists() else None
+
+  def consider(self, fid: float, epoch: int, step: int) -> bool:
+    """Saves the checkpoint if `fid` beats the best so far; returns whether it did."""
+    if self.record is not None and not fid < self.record["fid"]:
+      return False
+    self.manager.save(checkpoint_number=step)
+    self.record = {"fid": fid, "epoch": epoch, "step": step}
+    atomic_write_text(self.dir / "best.json", json.dumps(self.record) + "\n")
+    return True
 
 
 def checkpoint_prefixes(run_dir):

@@ -12,13 +12,21 @@ from typing import Optional
 from gan_tf.errors import UserError
 from gan_tf.fileio import atomic_write_text
 
-# Optimiser settings of the source each architecture comes from: the
-# TensorFlow DCGAN tutorial uses Adam(1e-4) for both networks, the Keras
-# articles' MLP GAN Adam(2e-4, beta_1=0.5).
-ARCH_DEFAULTS = {
-    "dcgan": dict(g_lr=1e-4, d_lr=1e-4, beta_1=0.9),
-    "mlp": dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5),
+# Settings a recipe fills in where the command line leaves them unset.
+# "original" is the source each architecture comes from: the TensorFlow DCGAN
+# tutorial (Adam 1e-4 for both networks, samples from the raw generator with
+# BatchNorm's moving averages) and the Keras articles' MLP GAN (Adam 2e-4,
+# beta_1 0.5, likewise sampled). "gan-tf" is this project's: Adam(2e-4, 0.5),
+# and samples from an EMA of the generator's weights with BatchNorm statistics
+# recomputed for those weights; README "Sample quality" has the measurements.
+RECIPES = {
+    ("dcgan", "original"): dict(g_lr=1e-4, d_lr=1e-4, beta_1=0.9, ema_decay=0.0, bn_stats="moving"),
+    ("mlp", "original"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.0, bn_stats="moving"),
+    ("dcgan", "gan-tf"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.999, bn_stats="standing"),
+    ("mlp", "gan-tf"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.999, bn_stats="standing"),
 }
+ARCHS = sorted({arch for arch, _ in RECIPES})
+RECIPE_NAMES = ("gan-tf", "original")
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
@@ -38,12 +46,24 @@ class Config:
   batch_size: int = 256
   shuffle_buffer: int = 60000
   seed: int = 0
-  # Optimisation; None takes the architecture's default (ARCH_DEFAULTS).
+  # Optimisation and sampling; None takes the recipe's value (RECIPES).
+  recipe: str = "gan-tf"
   epochs: int = 50
   g_lr: Optional[float] = None
   d_lr: Optional[float] = None
   beta_1: Optional[float] = None
   beta_2: float = 0.999
+  # Decay of the moving average of the generator's weights (0: it follows
+  # the generator exactly).
+  ema_decay: Optional[float] = None
+  # Which generator draws samples and is evaluated and exported.
+  sample_from: str = "ema"
+  # BatchNorm statistics when sampling: "standing" recomputes them for the
+  # sampled weights from 1024 fresh draws; "moving" uses training's averages.
+  bn_stats: Optional[str] = None
+  # Sample quality during training (0: off); see evaluate.py.
+  eval_every: int = 0
+  eval_num: int = 5000
   # Outputs.
   sample_every: int = 1
   grid: int = 4
@@ -63,10 +83,11 @@ class Config:
 
   def resolved(self) -> "Config":
     """Fills the architecture's defaults in and validates every field."""
-    if self.arch not in ARCH_DEFAULTS:
-      raise UserError(
-          f"unknown --arch={self.arch!r}; choose one of {', '.join(sorted(ARCH_DEFAULTS))}")
-    filled = {k: v for k, v in ARCH_DEFAULTS[self.arch].items() if getattr(self, k) is None}
+    if self.arch not in ARCHS:
+      raise UserError(f"unknown --arch={self.arch!r}; choose one of {', '.join(ARCHS)}")
+    if self.recipe not in RECIPE_NAMES:
+      raise UserError(f"unknown --recipe={self.recipe!r}; choose one of {', '.join(RECIPE_NAMES)}")
+    filled = {k: v for k, v in RECIPES[self.arch, self.recipe].items() if getattr(self, k) is None}
     config = dataclasses.replace(self, **filled)
     config._validate()
     return config
@@ -74,13 +95,21 @@ class Config:
   def _validate(self) -> None:
     if self.precision not in PRECISIONS:
       raise UserError(f"--precision={self.precision!r} is not one of {', '.join(PRECISIONS)}")
+    if self.sample_from not in ("ema", "raw"):
+      raise UserError(f"--sample_from={self.sample_from!r} is not one of ema, raw")
+    if self.bn_stats not in ("standing", "moving"):
+      raise UserError(f"--bn_stats={self.bn_stats!r} is not one of standing, moving")
+    if not 0 <= self.ema_decay < 1:
+      raise UserError(f"--ema_decay must be in [0, 1), got {self.ema_decay!r}")
+    if not isinstance(self.eval_every, int) or self.eval_every < 0:
+      raise UserError(f"--eval_every must be 0 (off) or positive, got {self.eval_every!r}")
     for name in ("jit_compile", "fused_discriminator"):
       if getattr(self, name) not in ("auto", "true", "false"):
         raise UserError(f"--{name}={getattr(self, name)!r} is not one of auto, true, false")
     if not isinstance(self.steps_per_execution, int) or self.steps_per_execution < 0:
       raise UserError(f"--steps_per_execution must be 0 (auto) or positive, got {self.steps_per_execution!r}")
     for name in ("latent_dim", "batch_size", "shuffle_buffer", "epochs", "sample_every",
-                 "grid", "checkpoint_every", "max_to_keep"):
+                 "grid", "checkpoint_every", "max_to_keep", "eval_num"):
       value = getattr(self, name)
       if not isinstance(value, int) or value < 1:
         raise UserError(f"--{name} must be a positive integer, got {value!r}")

@@ -42,6 +42,10 @@ class GAN:
           # Replicas see part of the batch; synchronised BatchNorm keeps the
           # statistics those of the global batch, as on one device.
           sync_batchnorm=self.strategy.num_replicas_in_sync > 1)
+      # The moving average of the generator's weights (its BatchNorm
+      # statistics are not averaged: see `sampler`).
+      self.ema_generator = models.build(config.arch, config.latent_dim, image_shape)[0]
+      self.ema_generator.set_weights(self.generator.get_weights())
       self.g_optimizer = self._optimizer(config.g_lr, precision)
       self.d_optimizer = self._optimizer(config.d_lr, precision)
       # Optimiser slots exist before a restore, so a checkpoint fills them in
@@ -64,6 +68,8 @@ class GAN:
     # unless it has batch statistics (BatchNorm would mix real and fake).
     self.fused = config.fused_discriminator == "true" and not any(
         isinstance(layer, keras.layers.BatchNormalization) for layer in self.discriminator.layers)
+    self.image_shape = tuple(image_shape)
+    self._sampler = None
     self._replica_fn = tf.function(self._replica_step, jit_compile=config.jit_compile == "true")
     self.train_step = tf.function(self._train_step)
     self.train_steps = tf.function(self._train_steps)
@@ -77,7 +83,7 @@ class GAN:
   def checkpoint(self) -> tf.train.Checkpoint:
     inner = lambda opt: getattr(opt, "inner_optimizer", opt)  # noqa: E731
     return tf.train.Checkpoint(
-        generator=self.generator, discriminator=self.discriminator,
+        generator=self.generator, discriminator=self.discriminator, ema_generator=self.ema_generator,
         # The optimisers' own state, the same under any precision, so a run
         # can change --precision when it resumes (a float16 loss scale starts over).
         g_optimizer=inner(self.g_optimizer), d_optimizer=inner(self.d_optimizer),
@@ -93,6 +99,7 @@ class GAN:
     """One step on a (distributed) global batch."""
     per_replica = self.strategy.run(self._replica_fn, args=(images,))
     values = {k: self.strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
+    self._update_ema()
     self.step.assign_add(1)
     self.epoch_step.assign_add(1)
     finite = tf.math.is_finite(values["d_loss"]) & tf.math.is_finite(values["g_loss"])
@@ -100,6 +107,14 @@ class GAN:
     for name, value in values.items():
       self.metrics[name].update_state(value)
     return values
+
+  def _update_ema(self):
+    # Ramped up from 0, as tf.train.ExponentialMovingAverage does with
+    # num_updates, so the early random weights fade quickly.
+    step = tf.cast(self.step, tf.float32)
+    decay = tf.minimum(self.config.ema_decay, (1.0 + step) / (10.0 + step))
+    for average, weight in zip(self.ema_generator.trainable_variables, self.generator.trainable_variables):
+      average.assign(decay * average + (1.0 - decay) * tf.cast(weight, average.dtype))
 
   def _train_steps(self, iterator, n):
     """`n` steps in one call, batches from `iterator`: fewer trips through Python."""
@@ -147,7 +162,42 @@ class GAN:
     for m in self.metrics.values():
       m.reset_state()
 
-  def samples(self, noise=None):
-    """Generator output for `noise` (default: the fixed sample noise), float32 in [-1, 1]."""
+  def sampler(self, sample_from=None, bn_stats=None) -> keras.Model:
+    """A float32, single-device generator to draw samples from, export and evaluate.
+
+    Its weights are the EMA's or the raw generator's (`sample_from`, default
+    the config's). With `bn_stats="standing"` its BatchNorm statistics are
+    those of 1024 fresh draws through these very weights: the moving
+    averages of training belong to the raw generator's past weights, which
+    no longer match, least of all an average of weights. (Sampling with the
+    batch's own statistics does as well, but makes an image depend on the
+    rest of its batch.)
+    """
+    sample_from = sample_from or self.config.sample_from
+    bn_stats = bn_stats or self.config.bn_stats
+    if self._sampler is None:
+      with _dtype_policy("float32"):
+        self._sampler = models.build(self.config.arch, self.latent_dim, self.image_shape)[0]
+    source = self.ema_generator if sample_from == "ema" else self.generator
+    for target, value in zip(self._sampler.weights, source.weights):
+      target.assign(tf.cast(value, target.dtype))
+    norms = [layer for layer in self._sampler.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    if bn_stats == "moving":
+      raw_norms = [layer for layer in self.generator.layers if isinstance(layer, keras.layers.BatchNormalization)]
+      for norm, raw in zip(norms, raw_norms):
+        norm.moving_mean.assign(raw.moving_mean)
+        norm.moving_variance.assign(raw.moving_variance)
+    elif norms:
+      noise = tf.random.stateless_normal([1024, self.latent_dim], seed=[self.config.seed, 2])
+      momenta = [norm.momentum for norm in norms]
+      for norm in norms:
+        norm.momentum = 0.0  # The moving statistics become this batch's.
+      self._sampler(noise, training=True)
+      for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    return self._sampler
+
+  def samples(self, noise=None, sampler=None):
+    """Samples for `noise` (default: the fixed sample noise), float32 in [-1, 1]."""
     noise = self.sample_noise if noise is None else noise
-    return tf.cast(self.generator(noise, training=False), tf.float32)
+    return (sampler or self.sampler())(noise, training=False)

@@ -16,7 +16,7 @@ from gan_tf import config as config_lib
 from gan_tf import data as data_lib
 from gan_tf import distribute
 from gan_tf import export as export_lib
-from gan_tf.checkpoints import Checkpoints, RunLock, checkpoint_prefixes
+from gan_tf.checkpoints import BEST_DIR, Checkpoints, RunLock, checkpoint_prefixes
 from gan_tf.errors import Interrupted, TrainingDiverged, UserError
 from gan_tf.gan import GAN
 
@@ -32,10 +32,13 @@ class Run:
   start_epoch: int
 
 
-def default_callbacks(config, run_dir):
-  cbs = [callbacks_lib.SampleGrid(run_dir, config.sample_every),
-         callbacks_lib.History(run_dir),
-         callbacks_lib.TensorBoard(run_dir)]
+def default_callbacks(config, run_dir, data):
+  cbs = [callbacks_lib.SampleGrid(run_dir, config.sample_every)]
+  if config.eval_every:
+    cbs.append(callbacks_lib.Evaluation(run_dir, config.eval_every, config.eval_num, data))
+  cbs += [callbacks_lib.History(run_dir),
+          callbacks_lib.LossPlot(run_dir),
+          callbacks_lib.TensorBoard(run_dir)]
   if config.progress:
     cbs.append(callbacks_lib.Progress())
   return cbs
@@ -55,6 +58,10 @@ def train(config: config_lib.Config, run_dir, dataset: Optional[data_lib.ImageSe
   if config.export_dir:
     export_lib.check_export_dir(config.export_dir)
   strategy = distribute.make_strategy(config.strategy)
+  if config.eval_every and distribute.is_multi_worker(strategy):
+    # Saving the best checkpoint would need every worker to take part.
+    raise UserError("--eval_every does not work with --strategy=multi_worker yet; "
+                    "evaluate the run's checkpoints with bin/evaluate instead")
   own_dir = distribute.write_dir(run_dir, strategy)
   _make_writable_dir(own_dir)
   # Under multi-worker training a stop must be agreed by all workers, which
@@ -101,7 +108,7 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
 
   run = Run(config, run_dir, gan, pipeline.steps_per_epoch, config.batch_size, start_epoch)
   # Only the chief shows and writes anything besides checkpoints.
-  cbs = default_callbacks(config, run_dir) + list(callbacks or []) if chief else []
+  cbs = default_callbacks(config, run_dir, data) + list(callbacks or []) if chief else []
   for cb in cbs:
     cb.on_train_begin(run)
 
@@ -151,7 +158,7 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
   if config.export_dir:
     # Every worker exports (reading distributed variables can be collective);
     # only the chief's lands in export_dir.
-    export_lib.export(gan.generator, config.latent_dim,
+    export_lib.export(gan.sampler(), config.latent_dim,
                       config.export_dir if chief else own_dir / "export")
   for cb in cbs:
     cb.on_train_end(logs)
@@ -202,12 +209,17 @@ def _stop_requests():
       signal.signal(s, h)
 
 
-def restore_generator(run_dir):
-  """The generator of the latest checkpoint in `run_dir`, and the run's config."""
+def restore_generator(run_dir, sample_from=None, bn_stats=None, best=False):
+  """The sampling generator of the latest checkpoint in `run_dir` (or of its
+  best by FID) (see `GAN.sampler`; None takes the run's settings), and the
+  run's config."""
   run_dir = Path(run_dir)
   config = config_lib.load_run_config(run_dir)
   if config is None or not checkpoint_prefixes(run_dir):
     raise UserError(f"{run_dir} holds no checkpoint of a gan-tf run; train one with bin/train first")
+  source = run_dir / BEST_DIR if best else run_dir
+  if best and not checkpoint_prefixes(source):
+    raise UserError(f"{run_dir} has no best checkpoint; train with --eval_every=N to keep one")
   gan = GAN(config.resolved(), config_lib.load_image_shape(run_dir))
-  Checkpoints(gan.checkpoint(), run_dir, 1).restore()
-  return gan.generator, config
+  Checkpoints(gan.checkpoint(), source, 1).restore()
+  return gan.sampler(sample_from, bn_stats), config

@@ -1,14 +1,14 @@
 """The binaries as a user runs them: subprocesses, exit codes, one-line errors."""
 
 import csv
+import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import ROOT, write_idx
+from PIL import Image
 
 
 def run(tool, *args, cwd=None):
@@ -146,6 +146,37 @@ def test_export_refuses_non_saved_model_dir(trained, tmp_path):
   code, out, err = run("export", f"--checkpoint_dir={work / 'checkpoints' / 'mlp'}", f"--export_dir={tmp_path}")
   assert_one_line_error(code, out, err, "is not a SavedModel")
   assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_evaluate_an_export_and_a_run(trained, small_mnist, tmp_path):
+  work, _, _ = trained
+  run_dir = work / "checkpoints" / "mlp"
+  run("export", f"--checkpoint_dir={run_dir}", f"--export_dir={tmp_path / 'm'}")
+  common = ["--num=100", f"--classifier_dir={tmp_path / 'classifiers'}"]
+  code, out, err = run("evaluate", f"--model={tmp_path / 'm'}", f"--dataset=idx:{small_mnist}", "--split=test",
+                       f"--json={tmp_path / 'metrics.json'}", *common)
+  assert code == 0, err
+  assert "training the evaluator's classifier" in out and "real vs real" in out and "FID" in out
+  report = json.loads((tmp_path / "metrics.json").read_text())
+  assert report["num"] == 100 and report["real_vs_real_num"] == 100
+  for side in ("generated", "real_vs_real"):
+    assert report[side]["fid"] >= 0 and 0 <= report[side]["recall"] <= 1
+  # A run is measured against its own data by default, from its checkpoint, with the cached classifier.
+  code, out, err = run("evaluate", f"--checkpoint_dir={run_dir}", "--sample_from=raw", *common)
+  assert code == 0, err
+  assert "training the evaluator's classifier" not in out and f"against idx:{small_mnist} (test)" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "either --model"),
+    (["--model=a", "--checkpoint_dir=b"], "either --model"),
+    (["--checkpoint_dir=RUN", "--best"], "no best checkpoint"),
+    (["--model=/no/such/export"], "not a SavedModel"),
+])
+def test_evaluate_bad_input(trained, args, message):
+  work, _, _ = trained
+  args = [a.replace("RUN", str(work / "checkpoints" / "mlp")) for a in args]
+  assert_one_line_error(*run("evaluate", *args), message)
 
 
 def test_tf_log_flag_brings_tensorflow_messages_back(trained):

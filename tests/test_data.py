@@ -2,9 +2,10 @@ import gzip
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from conftest import write_idx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gan_tf import data
 from gan_tf.errors import DataError
 

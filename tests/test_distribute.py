@@ -11,7 +11,6 @@ import time
 
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT, write_idx
 
 WORKER = [sys.executable, str(ROOT / "tests" / "dist_worker.py")]

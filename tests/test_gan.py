@@ -43,3 +43,47 @@ def test_sample_noise_is_fixed_by_seed():
   np.testing.assert_array_equal(a.sample_noise.numpy(), b.sample_noise.numpy())
   samples = a.samples()
   assert samples.shape == (9, 28, 28, 1) and samples.dtype == tf.float32
+
+
+def test_ema_follows_the_generator_with_a_ramped_decay():
+  gan = GAN(Config(arch="mlp", latent_dim=16, ema_decay=0.999).resolved(), (28, 28, 1))
+  start = [v.numpy().copy() for v in gan.ema_generator.trainable_variables]
+  np.testing.assert_array_equal(start[0], gan.generator.trainable_variables[0].numpy())
+  gan.train_step(tf.random.uniform([8, 28, 28, 1], -1, 1))
+  # Step 0's decay is min(0.999, 1/10): the average moves 90% of the way.
+  for before, average, weight in zip(start, gan.ema_generator.trainable_variables, gan.generator.trainable_variables):
+    np.testing.assert_allclose(average.numpy(), 0.1 * before + 0.9 * weight.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(average.numpy(), weight.numpy())
+
+
+def test_ema_decay_zero_is_the_generator_itself():
+  gan = GAN(Config(arch="mlp", latent_dim=16, ema_decay=0.0).resolved(), (28, 28, 1))
+  for _ in range(2):
+    gan.train_step(tf.random.uniform([8, 28, 28, 1], -1, 1))
+  for average, weight in zip(gan.ema_generator.trainable_variables, gan.generator.trainable_variables):
+    np.testing.assert_allclose(average.numpy(), weight.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+def test_standing_statistics_match_batch_statistics(arch):
+  """With standing statistics, inference-mode samples are what the sampled
+  weights give with the statistics of a large batch of their own draws."""
+  gan = GAN(Config(arch=arch, latent_dim=16).resolved(), (28, 28, 1))
+  for _ in range(3):
+    gan.train_step(tf.random.uniform([16, 28, 28, 1], -1, 1))
+  sampler = gan.sampler("raw", "standing")
+  batch_stats = tf.keras.models.clone_model(sampler)
+  batch_stats.set_weights(sampler.get_weights())
+  # On the draws the statistics came from (seed [config.seed, 2]), the same images.
+  standing_noise = tf.random.stateless_normal([1024, 16], seed=[0, 2])
+  np.testing.assert_allclose(sampler(standing_noise, training=False).numpy(),
+                             batch_stats(standing_noise, training=True).numpy(), atol=1e-4)
+  noise = tf.random.stateless_normal([1024, 16], seed=[9, 9])
+  inference = sampler(noise, training=False).numpy()
+  # The training run's moving averages (the tutorial's way) give other images.
+  moving = gan.sampler("raw", "moving")(noise, training=False).numpy()
+  assert np.abs(moving - inference).mean() > 0.01
+  # The EMA's samples differ from the raw generator's.
+  ema = gan.sampler("ema", "standing")(noise, training=False).numpy()
+  assert np.abs(ema - inference).mean() > 1e-3
+  assert inference.dtype == np.float32 and np.all(np.abs(inference) <= 1)

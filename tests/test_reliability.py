@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT, write_idx
+
 from gan_tf import train
 from gan_tf.checkpoints import RunLock
 from gan_tf.config import Config

@@ -1,4 +1,5 @@
 import csv
+import io
 import json
 
 import numpy as np
@@ -6,7 +7,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from gan_tf import export, train
+from gan_tf import callbacks, export, train
+from gan_tf.checkpoints import BestCheckpoint
 from gan_tf.config import Config
 from gan_tf.errors import TrainingDiverged, UserError
 
@@ -44,6 +46,8 @@ def test_two_epochs_write_everything(two_epochs):
   assert "--arch=dcgan" in (run_dir / "flags.txt").read_text().split()
   assert list((run_dir / "logs").glob("events.out.tfevents.*"))
   assert logs["step"] == 16
+  with Image.open(run_dir / "loss.png") as plot:
+    assert plot.format == "PNG" and plot.size[0] >= 400
 
 
 def test_tensorboard_has_scalars_and_images(two_epochs):
@@ -144,3 +148,49 @@ def test_bad_settings_are_refused_before_work(tmp_path, field, value):
   with pytest.raises(UserError, match=f"--{field}"):
     train.train(Config(**{field: value}), tmp_path / "run")
   assert not (tmp_path / "run").exists()
+
+
+def test_best_checkpoint_keeps_the_lowest_fid(tmp_path):
+  step = tf.Variable(0)
+  best = BestCheckpoint(tf.train.Checkpoint(step=step), tmp_path)
+  for fid, epoch in ((5.0, 1), (3.0, 2), (4.0, 3)):
+    step.assign(epoch * 10)
+    best.consider(fid, epoch, epoch * 10)
+  assert best.record == {"fid": 3.0, "epoch": 2, "step": 20}
+  assert tf.train.latest_checkpoint(str(tmp_path / "best")).endswith("ckpt-20")
+  assert len(list((tmp_path / "best").glob("ckpt-*.index"))) == 1
+  # The record outlives the process: a worse FID after a resume is not kept.
+  again = BestCheckpoint(tf.train.Checkpoint(step=step), tmp_path)
+  assert not again.consider(3.5, 4, 40) and again.consider(1.0, 5, 50)
+  assert json.loads((tmp_path / "best" / "best.json").read_text())["epoch"] == 5
+
+
+def test_evaluation_during_training(tmp_path, mnist, monkeypatch):
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+  run_dir = tmp_path / "run"
+  config = Config(arch="mlp", epochs=3, eval_every=2, eval_num=200, **TINY)
+  train.train(config, run_dir, dataset=mnist.take(512))
+  rows = history(run_dir)
+  # Measured at epoch 2 and after the last.
+  assert [r["fid"] != "" for r in rows] == [False, True, True]
+  fids = [float(r["fid"]) for r in rows if r["fid"]]
+  assert all(np.isfinite(f) and f >= 0 for f in fids)
+  for r in rows[1:]:
+    assert 0 <= float(r["precision"]) <= 1 and 0 <= float(r["recall"]) <= 1
+    assert 1 <= float(r["classifier_score"]) <= 10 and 0 <= int(r["classes_covered"]) <= 10
+  record = json.loads((run_dir / "best" / "best.json").read_text())
+  assert record["fid"] == pytest.approx(min(fids), rel=1e-5)
+  assert (run_dir / "best" / f"ckpt-{record['step']}.index").exists()
+  assert list((tmp_path / "cache" / "gan_tf" / "classifiers").glob("*.keras"))
+  generator, _ = train.restore_generator(run_dir, best=True)
+  assert generator(np.zeros((2, 100), np.float32)).shape == (2, 28, 28, 1)
+
+
+def test_loss_plot_with_and_without_metrics():
+  rows = [{"epoch": str(e), "d_loss": "1.2", "g_loss": "0.8", "fid": "" if e < 3 else "40",
+           "precision": "" if e < 3 else "0.5", "recall": "" if e < 3 else "0.4"} for e in (1, 2, 3)]
+  with Image.open(io.BytesIO(callbacks.plot_history(rows))) as with_metrics:
+    wide = with_metrics.size
+  losses_only = [{k: v for k, v in r.items() if k in ("epoch", "d_loss", "g_loss")} for r in rows]
+  with Image.open(io.BytesIO(callbacks.plot_history(losses_only))) as plain:
+    assert plain.size[0] < wide[0]  # A second panel for the metrics.

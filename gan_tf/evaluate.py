@@ -1,0 +1,263 @@
+"""Sample quality, measured in the feature space of a domain classifier.
+
+ImageNet networks cannot be downloaded on offline machines and see little in
+28x28 digits, so, as TF-GAN's MNIST evaluation does, a small CNN is trained
+on the real data itself and cached per dataset. Its penultimate layer gives
+the features for the Fréchet distance, KID and precision/recall; its class
+probabilities give the classifier score and the class coverage.
+
+Every report carries the same metrics for two disjoint halves of the real
+data, the floor a generator is compared with.
+"""
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gan_tf.errors import UserError
+
+FEATURES_LAYER = "features"
+K_NEAREST = 3
+
+
+# --- Metrics on features and class probabilities (numpy, float64).
+
+def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
+  """Fréchet distance between Gaussians fitted to two feature sets.
+
+  tr(sqrt(S1 S2)) is taken as the sum of the square roots of the eigenvalues
+  of sqrt(S1) S2 sqrt(S1), which is symmetric positive semi-definite: real
+  arithmetic throughout, and no NaN when a covariance is singular.
+  """
+  real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+  mu1, mu2 = real.mean(0), fake.mean(0)
+  s1, s2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+  w, v = np.linalg.eigh(s1)
+  root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+  middle = root1 @ s2 @ root1
+  eig = np.linalg.eigvalsh((middle + middle.T) / 2)
+  trace_sqrt = np.sqrt(np.clip(eig, 0, None)).sum()
+  value = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * trace_sqrt
+  return float(max(value, 0.0))
+
+
+def kernel_inception_distance(real, fake, subset_size=1000, subsets=100, seed=0):
+  """KID: the unbiased MMD² with the kernel (x·y/d + 1)³, averaged over random
+  subsets of both sets; returns (mean, standard deviation over subsets)."""
+  real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+  d = real.shape[1]
+  m = min(subset_size, len(real), len(fake))
+  rng = np.random.default_rng(seed)
+  values = []
+  for _ in range(subsets):
+    x = real[rng.choice(len(real), m, replace=False)]
+    y = fake[rng.choice(len(fake), m, replace=False)]
+    kxx, kyy, kxy = ((a @ b.T / d + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+    within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+    values.append(within - 2 * kxy.mean())
+  return float(np.mean(values)), float(np.std(values))
+
+
+def classifier_score(probs) -> float:
+  """exp(E_x KL(p(y|x) || p(y))), the Inception Score with the domain
+  classifier; between 1 and the number of classes."""
+  p = np.asarray(probs, np.float64)
+  marginal = p.mean(0, keepdims=True)
+  kl = np.sum(p * (np.log(p + 1e-12) - np.log(marginal + 1e-12)), axis=1)
+  return float(np.exp(kl.mean()))
+
+
+def _kth_neighbour_distances(points, k, chunk=1024):
+  """Distance from each point to its k-th nearest other point in the same set."""
+  squared = np.sum(points ** 2, 1)
+  out = np.empty(len(points))
+  for start in range(0, len(points), chunk):
+    block = points[start:start + chunk]
+    d2 = squared[start:start + chunk, None] + squared[None] - 2 * block @ points.T
+    # The k+1-th smallest: the smallest is the point itself.
+    out[start:start + chunk] = np.sqrt(np.clip(np.partition(d2, k, axis=1)[:, k], 0, None))
+  return out
+
+
+def _fraction_inside(queries, points, radii, chunk=1024):
+  """The fraction of `queries` within the radius of at least one of `points`."""
+  squared = np.sum(points ** 2, 1)
+  inside = 0
+  for start in range(0, len(queries), chunk):
+    block = queries[start:start + chunk]
+    d2 = np.sum(block ** 2, 1)[:, None] + squared[None] - 2 * block @ points.T
+    inside += np.count_nonzero(np.any(d2 <= radii[None] ** 2, axis=1))
+  return inside / len(queries)
+
+
+def precision_recall(real, fake, k=K_NEAREST):
+  """Improved precision and recall (Kynkäänniemi et al., 2019): each set's
+  manifold is the union of balls reaching every point's k-th nearest
+  neighbour. Precision: generated points inside the real manifold; recall:
+  real points inside the generated one."""
+  real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+  precision = _fraction_inside(fake, real, _kth_neighbour_distances(real, k))
+  recall = _fraction_inside(real, fake, _kth_neighbour_distances(fake, k))
+  return precision, recall
+
+
+def class_coverage(probs, num_classes):
+  """The histogram of predicted classes, how many classes get at least half
+  their fair share, and the KL divergence of the histogram from uniform."""
+  predicted = np.argmax(probs, axis=1)
+  counts = np.bincount(predicted, minlength=num_classes)[:num_classes]
+  share = counts / counts.sum()
+  nonzero = share > 0
+  kl = float(np.sum(share[nonzero] * np.log(share[nonzero] * num_classes)))
+  covered = int(np.sum(counts >= 0.5 * counts.sum() / num_classes))
+  return counts.tolist(), covered, kl
+
+
+def metrics(classifier, real_images, fake_images) -> dict:
+  """Every metric of `fake_images` against `real_images` (both float in [-1, 1])."""
+  real_features, _ = classifier.embed(real_images)
+  fake_features, fake_probs = classifier.embed(fake_images)
+  kid, kid_std = kernel_inception_distance(real_features, fake_features)
+  precision, recall = precision_recall(real_features, fake_features)
+  histogram, covered, kl = class_coverage(fake_probs, classifier.num_classes)
+  return {
+      "fid": frechet_distance(real_features, fake_features),
+      "kid": kid, "kid_std": kid_std,
+      "precision": precision, "recall": recall,
+      "classifier_score": classifier_score(fake_probs),
+      "classes_covered": covered, "class_kl": kl, "class_histogram": histogram,
+  }
+
+
+# --- The domain classifier.
+
+class Classifier:
+  """A small CNN for one dataset: `embed(images) -> (features, probabilities)`."""
+
+  def __init__(self, model: keras.Model, accuracy: float):
+    self.model = model
+    self.accuracy = accuracy  # On real images held out from its training.
+    self.num_classes = int(model.output_shape[-1])
+    self._two_heads = keras.Model(model.inputs, [model.get_layer(FEATURES_LAYER).output, model.output])
+
+  @tf.function
+  def _embed(self, images):
+    features, logits = self._two_heads(images, training=False)
+    return features, tf.nn.softmax(logits)
+
+  def embed(self, images, batch_size=500):
+    features, probs = [], []
+    for start in range(0, len(images), batch_size):
+      f, p = self._embed(tf.convert_to_tensor(images[start:start + batch_size], tf.float32))
+      features.append(f.numpy())
+      probs.append(p.numpy())
+    return np.concatenate(features), np.concatenate(probs)
+
+
+def _classifier_model(image_shape, num_classes):
+  x = inputs = keras.Input(image_shape)
+  for filters, stride in ((32, 1), (64, 2), (128, 2)):
+    x = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", activation="relu")(x)
+  x = keras.layers.Flatten()(x)
+  x = keras.layers.Dense(128, activation="relu", name=FEATURES_LAYER)(x)
+  x = keras.layers.Dropout(0.5)(x)
+  return keras.Model(inputs, keras.layers.Dense(num_classes, dtype="float32")(x), name="classifier")
+
+
+def default_cache_dir() -> Path:
+  return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gan_tf" / "classifiers"
+
+
+def load_classifier(data, cache_dir=None, epochs=8, verbose=True) -> Classifier:
+  """The classifier of `data` (an ImageSet), trained on first use and cached
+  under a key of the data's content, so another dataset never reuses it."""
+  labels = np.asarray(data.labels)
+  if labels.min() < 0:
+    raise UserError(f"{data.name} has no labels; the evaluator's classifier is trained on labelled data "
+                    f"(IDX with its labels file, or a TFDS dataset with a label feature)")
+  digest = hashlib.sha1(data.images.tobytes() + labels.astype(np.int64).tobytes()).hexdigest()[:16]
+  cache = Path(cache_dir) if cache_dir else default_cache_dir()
+  path = cache / f"{digest}.keras"
+  meta_path = cache / f"{digest}.json"
+  if path.exists() and meta_path.exists():
+    try:
+      return Classifier(keras.models.load_model(path), json.loads(meta_path.read_text())["accuracy"])
+    except (OSError, ValueError, KeyError) as e:
+      print(f"warning: cached classifier {path} cannot be read ({e}); training it again", file=sys.stderr)
+  if verbose:
+    print(f"training the evaluator's classifier on {len(data)} images of {data.name} (once; cached in {cache})",
+          flush=True)
+  num_classes = int(labels.max()) + 1
+  rng = np.random.default_rng(0)
+  order = rng.permutation(len(data))
+  held = order[:len(data) // 10]
+  fit = order[len(data) // 10:]
+  x = data.images.astype(np.float32) / 127.5 - 1.0
+  keras.utils.set_random_seed(0)
+  model = _classifier_model(data.image_shape, num_classes)
+  model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+  model.fit(x[fit], labels[fit], batch_size=128, epochs=epochs, verbose=0)
+  accuracy = float(model.evaluate(x[held], labels[held], verbose=0)[1])
+  cache.mkdir(parents=True, exist_ok=True)
+  tmp = cache / f".{digest}.{os.getpid()}.tmp.keras"
+  model.save(tmp)
+  os.replace(tmp, path)
+  meta_tmp = cache / f".{digest}.{os.getpid()}.tmp.json"
+  meta_tmp.write_text(json.dumps({"accuracy": accuracy, "dataset": data.name, "images": len(data)}))
+  os.replace(meta_tmp, meta_path)
+  return Classifier(model, accuracy)
+
+
+# --- A whole report.
+
+def draw(generate, latent_dim, num, seed, batch_size=500) -> np.ndarray:
+  """`num` images from `generate(noise) -> images`, noise from `seed`."""
+  noise = np.random.default_rng(seed).standard_normal((num, latent_dim)).astype(np.float32)
+  return np.concatenate([np.asarray(generate(noise[i:i + batch_size]))
+                         for i in range(0, num, batch_size)])
+
+
+def evaluate(generate, latent_dim, data, classifier, num=10000, seed=0) -> dict:
+  """Metrics of `num` generated against `num` real images, and of two
+  disjoint real halves against each other (the floor)."""
+  if num < 2 * (K_NEAREST + 1):
+    raise UserError(f"--num must be at least {2 * (K_NEAREST + 1)}, got {num}")
+  n = min(num, len(data))
+  order = np.random.default_rng(seed + 1).permutation(len(data))
+  real = data.images[order].astype(np.float32) / 127.5 - 1.0
+  fake = draw(generate, latent_dim, n, seed)
+  if fake.shape[1:] != real.shape[1:]:
+    raise UserError(f"the generator draws {fake.shape[1:]} images but the data's are {real.shape[1:]}")
+  half = min(n, len(data) // 2)
+  return {
+      "num": n, "real_vs_real_num": half, "seed": seed,
+      "classifier_accuracy": classifier.accuracy,
+      "generated": metrics(classifier, real[:n], fake),
+      "real_vs_real": metrics(classifier, real[:half], real[half:2 * half]),
+  }
+
+
+ROWS = [("FID", "fid", "{:.3f}"), ("KID", "kid", "{:.5f}"), ("KID std", "kid_std", "{:.5f}"),
+        ("precision", "precision", "{:.3f}"), ("recall", "recall", "{:.3f}"),
+        ("classifier score", "classifier_score", "{:.2f}"), ("classes covered", "classes_covered", "{}"),
+        ("KL(classes || uniform)", "class_kl", "{:.4f}")]
+
+
+def format_report(report: dict) -> str:
+  gen, floor = report["generated"], report["real_vs_real"]
+  width = max(len(name) for name, _, _ in ROWS)
+  lines = [f"{'':{width}}  {'generated':>12}  {'real vs real':>12}",
+           f"{'images':{width}}  {report['num']:>12}  {report['real_vs_real_num']:>12}"]
+  for name, key, fmt in ROWS:
+    lines.append(f"{name:{width}}  {fmt.format(gen[key]):>12}  {fmt.format(floor[key]):>12}")
+  lines.append(f"{'class histogram':{width}}  {' '.join(map(str, gen['class_histogram']))}")
+  lines.append(f"classes covered: of {len(gen['class_histogram'])}, those given at least half their fair share; "
+               f"classifier accuracy on held-out real images {report['classifier_accuracy']:.4f}")
+  return "\n".join(lines)
