@@ -35,16 +35,20 @@ for name in ("default", "mirrored"):
     values = gan.train_step(batch)
     if step == 4:
       break
-  results[name] = ([v.numpy() for v in gan.generator.weights + gan.discriminator.weights],
+  # The EMA and the samples drawn from it (standing statistics) agree too.
+  results[name] = ([v.numpy() for v in gan.generator.weights + gan.discriminator.weights + gan.ema_generator.weights]
+                   + [gan.samples().numpy()],
                    {k: float(v) for k, v in values.items()}, strategy.num_replicas_in_sync)
 (a, la, na), (b, lb, nb) = results["default"], results["mirrored"]
 assert (na, nb) == (1, 2), (na, nb)
-worst = max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
-print("max_weight_diff", worst)
+diffs = [float(np.max(np.abs(x - y))) for x, y in zip(a, b)]
+worst = max(diffs[:-1])
+print("max_weight_diff", worst, "max_sample_diff", diffs[-1])
 print("losses", la, lb)
 for k in la:
   assert abs(la[k] - lb[k]) < 1e-4, (k, la[k], lb[k])
 assert worst < 1e-4, worst
+assert diffs[-1] < 2e-3, diffs[-1]  # Pixels: weight differences, amplified through the network.
 print("OK")
 """
 
