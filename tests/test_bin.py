@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -11,9 +12,9 @@ from conftest import ROOT, write_idx
 from PIL import Image
 
 
-def run(tool, *args, cwd=None):
+def run(tool, *args, cwd=None, env=None):
   proc = subprocess.run([sys.executable, str(ROOT / "bin" / tool), *args], capture_output=True, text=True,
-                        cwd=cwd, timeout=600)
+                        cwd=cwd, timeout=600, env=env)
   return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -177,6 +178,24 @@ def test_evaluate_bad_input(trained, args, message):
   work, _, _ = trained
   args = [a.replace("RUN", str(work / "checkpoints" / "mlp")) for a in args]
   assert_one_line_error(*run("evaluate", *args), message)
+
+
+def test_compare_trains_evaluates_and_tabulates(small_mnist, tmp_path):
+  env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+  out_dir = tmp_path / "cmp"
+  code, out, err = run("compare", "--archs=mlp", "--recipes=gan-tf,original", "--epochs=1", "--num=64",
+                       f"--dataset=idx:{small_mnist}", "--split=test", f"--out_dir={out_dir}", env=env)
+  assert code == 0, err
+  table = (out_dir / "table.md").read_text()
+  assert table in out
+  rows = [line for line in table.splitlines() if line.startswith("| ")]
+  assert [r.split("|")[1].strip() for r in rows[1:]] == ["`mlp`, gan-tf", "`mlp`, original", "real vs real (two halves)"]
+  assert (out_dir / "mlp-gan-tf.png").exists() and (out_dir / "mlp-original" / "metrics.json").exists()
+  # Finished runs are only evaluated again.
+  code, out, err = run("compare", "--archs=mlp", "--recipes=original", "--epochs=1", "--num=64",
+                       f"--dataset=idx:{small_mnist}", "--split=test", f"--out_dir={out_dir}", env=env)
+  assert code == 0, err
+  assert len(list((out_dir / "mlp-original" / "samples").iterdir())) == 1
 
 
 def test_tf_log_flag_brings_tensorflow_messages_back(trained):
