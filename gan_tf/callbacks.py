@@ -122,15 +122,31 @@ class History(Callback):
 
 class LossPlot(Callback):
   """`loss.png`: both losses per epoch, and the sample-quality metrics when
-  there are any, redrawn from `history.csv` after each epoch."""
+  there are any, redrawn from `history.csv` after an epoch when
+  `min_seconds` have passed since the last drawing (drawing takes a good
+  part of a second, much of a short epoch), and at the end."""
 
-  def __init__(self, run_dir):
+  def __init__(self, run_dir, min_seconds=30.0):
     self.run_dir = Path(run_dir)
+    self.min_seconds = min_seconds
+    self.last = None
 
   def on_epoch_end(self, epoch, logs):
-    with open(self.run_dir / "history.csv", newline="") as f:
+    if self.last is None or time.monotonic() - self.last >= self.min_seconds or "fid" in logs:
+      self._draw()
+
+  def on_train_end(self, logs):
+    self._draw()
+
+  def _draw(self):
+    path = self.run_dir / "history.csv"
+    if not path.exists():
+      return
+    with open(path, newline="") as f:
       rows = list(csv.DictReader(f))
-    atomic_write_bytes(self.run_dir / "loss.png", plot_history(rows))
+    if rows:
+      atomic_write_bytes(self.run_dir / "loss.png", plot_history(rows))
+    self.last = time.monotonic()
 
 
 def plot_history(rows) -> bytes:
