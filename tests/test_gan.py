@@ -3,6 +3,7 @@ import pytest
 import tensorflow as tf
 
 from gan_tf.config import Config
+from gan_tf.errors import UserError
 from gan_tf.gan import GAN
 
 
@@ -87,3 +88,16 @@ def test_standing_statistics_match_batch_statistics(arch):
   ema = gan.sampler("ema", "standing")(noise, training=False).numpy()
   assert np.abs(ema - inference).mean() > 1e-3
   assert inference.dtype == np.float32 and np.all(np.abs(inference) <= 1)
+
+
+def test_recipes_fill_only_what_is_unset():
+  tutorial = Config(arch="dcgan", recipe="original").resolved()
+  assert (tutorial.g_lr, tutorial.d_lr, tutorial.beta_1, tutorial.ema_decay, tutorial.bn_stats) == \
+      (1e-4, 1e-4, 0.9, 0.0, "moving")
+  ours = Config(arch="dcgan").resolved()
+  assert ours.recipe == "gan-tf" and ours.ema_decay > 0 and ours.bn_stats == "standing"
+  mine = Config(arch="mlp", recipe="original", g_lr=1e-3, bn_stats="standing").resolved()
+  assert (mine.g_lr, mine.d_lr, mine.beta_1, mine.bn_stats) == (1e-3, 2e-4, 0.5, "standing")
+  for bad in (dict(recipe="best"), dict(ema_decay=1.0), dict(sample_from="both"), dict(eval_every=-1)):
+    with pytest.raises(UserError):
+      Config(**bad).resolved()
