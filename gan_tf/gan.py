@@ -113,7 +113,8 @@ class GAN:
     # num_updates, so the early random weights fade quickly.
     step = tf.cast(self.step, tf.float32)
     decay = tf.minimum(self.config.ema_decay, (1.0 + step) / (10.0 + step))
-    for average, weight in zip(self.ema_generator.trainable_variables, self.generator.trainable_variables):
+    pairs = zip(self.ema_generator.trainable_variables, self.generator.trainable_variables, strict=True)
+    for average, weight in pairs:
       average.assign(decay * average + (1.0 - decay) * tf.cast(weight, average.dtype))
 
   def _train_steps(self, iterator, n):
@@ -179,12 +180,12 @@ class GAN:
       with _dtype_policy("float32"):
         self._sampler = models.build(self.config.arch, self.latent_dim, self.image_shape)[0]
     source = self.ema_generator if sample_from == "ema" else self.generator
-    for target, value in zip(self._sampler.weights, source.weights):
+    for target, value in zip(self._sampler.weights, source.weights, strict=True):
       target.assign(tf.cast(value, target.dtype))
     norms = [layer for layer in self._sampler.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if bn_stats == "moving":
       raw_norms = [layer for layer in self.generator.layers if isinstance(layer, keras.layers.BatchNormalization)]
-      for norm, raw in zip(norms, raw_norms):
+      for norm, raw in zip(norms, raw_norms, strict=True):
         norm.moving_mean.assign(raw.moving_mean)
         norm.moving_variance.assign(raw.moving_variance)
     elif norms:
