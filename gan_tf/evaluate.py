@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_tf.errors import UserError
+from gan_tf.fileio import atomic_write_text
 
 FEATURES_LAYER = "features"
 K_NEAREST = 3
@@ -73,26 +74,28 @@ def classifier_score(probs) -> float:
   return float(np.exp(kl.mean()))
 
 
-def _kth_neighbour_distances(points, k, chunk=1024):
-  """Distance from each point to its k-th nearest other point in the same set."""
+def _squared_distances(queries, points, chunk=1024):
+  """Squared distances from `queries` to `points`, `chunk` rows at a time
+  (10,000 x 10,000 at once would hold 800 MB)."""
   squared = np.sum(points ** 2, 1)
+  for start in range(0, len(queries), chunk):
+    block = queries[start:start + chunk]
+    yield start, np.sum(block ** 2, 1)[:, None] + squared[None] - 2 * block @ points.T
+
+
+def _kth_neighbour_distances(points, k):
+  """Distance from each point to its k-th nearest other point in the same set."""
   out = np.empty(len(points))
-  for start in range(0, len(points), chunk):
-    block = points[start:start + chunk]
-    d2 = squared[start:start + chunk, None] + squared[None] - 2 * block @ points.T
+  for start, d2 in _squared_distances(points, points):
     # The k+1-th smallest: the smallest is the point itself.
-    out[start:start + chunk] = np.sqrt(np.clip(np.partition(d2, k, axis=1)[:, k], 0, None))
+    out[start:start + len(d2)] = np.sqrt(np.clip(np.partition(d2, k, axis=1)[:, k], 0, None))
   return out
 
 
-def _fraction_inside(queries, points, radii, chunk=1024):
+def _fraction_inside(queries, points, radii):
   """The fraction of `queries` within the radius of at least one of `points`."""
-  squared = np.sum(points ** 2, 1)
-  inside = 0
-  for start in range(0, len(queries), chunk):
-    block = queries[start:start + chunk]
-    d2 = np.sum(block ** 2, 1)[:, None] + squared[None] - 2 * block @ points.T
-    inside += np.count_nonzero(np.any(d2 <= radii[None] ** 2, axis=1))
+  inside = sum(np.count_nonzero(np.any(d2 <= radii[None] ** 2, axis=1))
+               for _, d2 in _squared_distances(queries, points))
   return inside / len(queries)
 
 
@@ -206,12 +209,10 @@ def load_classifier(data, cache_dir=None, epochs=8, verbose=True) -> Classifier:
   model.fit(x[fit], labels[fit], batch_size=128, epochs=epochs, verbose=0)
   accuracy = float(model.evaluate(x[held], labels[held], verbose=0)[1])
   cache.mkdir(parents=True, exist_ok=True)
-  tmp = cache / f".{digest}.{os.getpid()}.tmp.keras"
+  tmp = cache / f".{digest}.{os.getpid()}.tmp.keras"  # Keras saves only to names ending in .keras.
   model.save(tmp)
   os.replace(tmp, path)
-  meta_tmp = cache / f".{digest}.{os.getpid()}.tmp.json"
-  meta_tmp.write_text(json.dumps({"accuracy": accuracy, "dataset": data.name, "images": len(data)}))
-  os.replace(meta_tmp, meta_path)
+  atomic_write_text(meta_path, json.dumps({"accuracy": accuracy, "dataset": data.name, "images": len(data)}))
   return Classifier(model, accuracy)
 
 

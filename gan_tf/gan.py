@@ -70,6 +70,7 @@ class GAN:
         isinstance(layer, keras.layers.BatchNormalization) for layer in self.discriminator.layers)
     self.image_shape = tuple(image_shape)
     self._sampler = None
+    self._sampler_key = None  # (step, sample_from, bn_stats) the sampler was last prepared for.
     self._replica_fn = tf.function(self._replica_step, jit_compile=config.jit_compile == "true")
     self.train_step = tf.function(self._train_step)
     self.train_steps = tf.function(self._train_steps)
@@ -173,9 +174,15 @@ class GAN:
     no longer match, least of all an average of weights. (Sampling with the
     batch's own statistics does as well, but makes an image depend on the
     rest of its batch.)
+
+    Prepared once per training step and setting: the sample grid, the
+    evaluation and the export of one epoch share it.
     """
     sample_from = sample_from or self.config.sample_from
     bn_stats = bn_stats or self.config.bn_stats
+    key = (int(self.step.numpy()), sample_from, bn_stats)
+    if key == self._sampler_key:
+      return self._sampler
     if self._sampler is None:
       with _dtype_policy("float32"):
         self._sampler = models.build(self.config.arch, self.latent_dim, self.image_shape)[0]
@@ -196,9 +203,10 @@ class GAN:
       self._sampler(noise, training=True)
       for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
+    self._sampler_key = key
     return self._sampler
 
-  def samples(self, noise=None, sampler=None):
+  def samples(self, noise=None):
     """Samples for `noise` (default: the fixed sample noise), float32 in [-1, 1]."""
     noise = self.sample_noise if noise is None else noise
-    return (sampler or self.sampler())(noise, training=False)
+    return self.sampler()(noise, training=False)
