@@ -46,9 +46,12 @@ flags.DEFINE_bool("tf_log", False, "Show TensorFlow's own log messages (hidden b
 
 def define_data_flags():
   flags.DEFINE_string("dataset", "mnist",
-                      "A TFDS dataset name (mnist, fashion_mnist, kmnist, ...) or idx:DIR for local IDX files "
-                      "(train-images-idx3-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and their labels).")
-  flags.DEFINE_string("split", "train", "Which split to use: train, test or train+test (or any TFDS split).")
+                      "A TFDS image dataset (mnist, fashion_mnist, cifar10, ...), or local files: idx:DIR (IDX files: "
+                      "train-images-idx3-ubyte[.gz], t10k-... and their labels), cifar:PATH (the CIFAR-10/100 "
+                      "python or binary batches, or their .tar.gz), folder:DIR (image files; one sub-folder per "
+                      "class for labels).")
+  flags.DEFINE_string("split", "train", "Which split to use: train, test or train+test (or any TFDS split; "
+                      "a folder has only train).")
   flags.DEFINE_string("data_dir", None, "Where TFDS keeps its datasets (TFDS's default if unset).")
 
 

@@ -54,12 +54,12 @@ class SampleGrid(Callback):
   def on_epoch_end(self, epoch, logs):
     if epoch % self.every and epoch != self.last_epoch:
       return
-    picture = images.grid(self.gan.samples().numpy())
+    picture = images.grid(self.gan.samples().numpy(), rows=self.gan.grid_rows)
     images.save_png(self.dir / f"epoch_{epoch:04d}.png", picture)
     logs["sample_grid"] = picture
 
 
-EVAL_LOGS = ("fid", "kid", "precision", "recall", "classifier_score", "classes_covered")
+EVAL_LOGS = ("fid", "kid", "precision", "recall", "classifier_score", "classes_covered", "label_accuracy")
 
 
 class Evaluation(Callback):
@@ -80,10 +80,9 @@ class Evaluation(Callback):
   def on_epoch_end(self, epoch, logs):
     if epoch % self.every and epoch != self.last_epoch:
       return
-    sampler = self.gan.sampler()
-    report = evaluate.evaluate(lambda noise: sampler(noise, training=False).numpy(), self.gan.latent_dim,
-                               self.data, self.classifier, self.num, self.seed)
-    logs.update({key: report["generated"][key] for key in EVAL_LOGS})
+    report = evaluate.evaluate(evaluate.keras_generate(self.gan.sampler()), self.gan.latent_dim,
+                               self.data, self.classifier, self.num, self.seed, self.gan.num_classes)
+    logs.update({key: report["generated"][key] for key in EVAL_LOGS if key in report["generated"]})
     self.best.consider(logs["fid"], epoch, int(logs["step"]))
     logs["best_fid"] = self.best.record["fid"]
 
@@ -186,6 +185,22 @@ def plot_history(rows) -> bytes:
 
 def _fmt(value):
   return f"{value:.6g}" if isinstance(value, float) else value
+
+
+class ProgressGif(Callback):
+  """At the end, `samples/progress.gif`: every epoch's sample grid in order,
+  as the TensorFlow tutorial's animation (read from the PNGs, so a resumed
+  run's animation starts at its first epoch)."""
+
+  def __init__(self, run_dir, seconds_per_frame=0.2):
+    self.dir = Path(run_dir) / "samples"
+    self.seconds_per_frame = seconds_per_frame
+
+  def on_train_end(self, logs):
+    paths = sorted(self.dir.glob("epoch_*.png"))
+    if paths:
+      images.save_gif(self.dir / "progress.gif", [images.read_png(p) for p in paths], self.seconds_per_frame,
+                      last_frame_seconds=2.0)
 
 
 class TensorBoard(Callback):

@@ -7,7 +7,6 @@ from this object) can be passed back with `--flagfile`.
 import dataclasses
 import json
 from pathlib import Path
-from typing import Optional
 
 from gan_tf.errors import UserError
 from gan_tf.fileio import atomic_write_text
@@ -31,48 +30,63 @@ ARCHS = sorted({arch for arch, _ in RECIPES})
 RECIPE_NAMES = ("gan-tf", "original")
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+LOSSES = ("nonsaturating", "minimax", "least_squares", "hinge", "wasserstein_gp")
 
 # Settings that decide the shapes of what is checkpointed: a run cannot resume
 # with different values.
-IDENTITY_FIELDS = ("arch", "latent_dim", "grid")
+IDENTITY_FIELDS = ("arch", "latent_dim", "grid", "conditional", "spectral_norm", "image_size", "channels")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
   arch: str = "dcgan"
   latent_dim: int = 100
-  # Data.
+  # Both networks take a class label (the data's); see models.py.
+  conditional: bool = False
+  # Data; image_size and channels 0 keep the dataset's own.
   dataset: str = "mnist"
   split: str = "train"
-  data_dir: Optional[str] = None
+  data_dir: str | None = None
+  image_size: int = 0
+  channels: int = 0
   batch_size: int = 256
   shuffle_buffer: int = 60000
   seed: int = 0
   # Optimisation and sampling; None takes the recipe's value (RECIPES).
   recipe: str = "gan-tf"
   epochs: int = 50
-  g_lr: Optional[float] = None
-  d_lr: Optional[float] = None
-  beta_1: Optional[float] = None
+  g_lr: float | None = None
+  d_lr: float | None = None
+  beta_1: float | None = None
   beta_2: float = 0.999
+  # The objective (losses.py), discriminator updates per generator update,
+  # and the discriminator's regularisers. gp_weight None: 10 for
+  # wasserstein_gp, 0 (off) otherwise.
+  loss: str = "nonsaturating"
+  d_steps: int = 1
+  gp_weight: float | None = None
+  r1_gamma: float = 0.0
+  spectral_norm: bool = False
   # Decay of the moving average of the generator's weights (0: it follows
   # the generator exactly).
-  ema_decay: Optional[float] = None
+  ema_decay: float | None = None
   # Which generator draws samples and is evaluated and exported.
   sample_from: str = "ema"
   # BatchNorm statistics when sampling: "standing" recomputes them for the
   # sampled weights from 1024 fresh draws; "moving" uses training's averages.
-  bn_stats: Optional[str] = None
+  bn_stats: str | None = None
   # Sample quality during training (0: off); see evaluate.py.
   eval_every: int = 0
   eval_num: int = 5000
   # Outputs.
   sample_every: int = 1
   grid: int = 4
+  # Assemble the sample grids into samples/progress.gif at the end.
+  progress_gif: bool = True
   checkpoint_every: int = 15
   checkpoint_every_minutes: float = 30.0
   max_to_keep: int = 3
-  export_dir: Optional[str] = None
+  export_dir: str | None = None
   progress: bool = True
   deterministic: bool = False
   strategy: str = "default"
@@ -90,6 +104,8 @@ class Config:
     if self.recipe not in RECIPE_NAMES:
       raise UserError(f"unknown --recipe={self.recipe!r}; choose one of {', '.join(RECIPE_NAMES)}")
     filled = {k: v for k, v in RECIPES[self.arch, self.recipe].items() if getattr(self, k) is None}
+    if self.gp_weight is None:
+      filled["gp_weight"] = 10.0 if self.loss == "wasserstein_gp" else 0.0
     config = dataclasses.replace(self, **filled)
     config._validate()
     return config
@@ -97,6 +113,15 @@ class Config:
   def _validate(self) -> None:
     if self.precision not in PRECISIONS:
       raise UserError(f"--precision={self.precision!r} is not one of {', '.join(PRECISIONS)}")
+    if self.loss not in LOSSES:
+      raise UserError(f"--loss={self.loss!r} is not one of {', '.join(LOSSES)}")
+    for name in ("gp_weight", "r1_gamma"):
+      if not getattr(self, name) >= 0:
+        raise UserError(f"--{name} must be 0 (off) or positive, got {getattr(self, name)!r}")
+    if not isinstance(self.image_size, int) or self.image_size < 0:
+      raise UserError(f"--image_size must be 0 (the dataset's own) or a size such as 28, 32 or 64, got {self.image_size!r}")
+    if self.channels not in (0, 1, 3):
+      raise UserError(f"--channels={self.channels} is not 1 (grey), 3 (colour) or 0 (the dataset's own)")
     if self.sample_from not in ("ema", "raw"):
       raise UserError(f"--sample_from={self.sample_from!r} is not one of ema, raw")
     if self.bn_stats not in ("standing", "moving"):
@@ -111,7 +136,7 @@ class Config:
     if not isinstance(self.steps_per_execution, int) or self.steps_per_execution < 0:
       raise UserError(f"--steps_per_execution must be 0 (auto) or positive, got {self.steps_per_execution!r}")
     for name in ("latent_dim", "batch_size", "shuffle_buffer", "epochs", "sample_every",
-                 "grid", "checkpoint_every", "max_to_keep", "eval_num"):
+                 "grid", "checkpoint_every", "max_to_keep", "eval_num", "d_steps"):
       value = getattr(self, name)
       if not isinstance(value, int) or value < 1:
         raise UserError(f"--{name} must be a positive integer, got {value!r}")
@@ -145,7 +170,7 @@ class Config:
     return cls(**{k: v for k, v in raw.items() if k in known})
 
 
-def load_run_config(run_dir) -> Optional[Config]:
+def load_run_config(run_dir) -> Config | None:
   """The config a run directory was started with, or None for a new run."""
   path = Path(run_dir) / "config.json"
   if not path.exists():
@@ -156,16 +181,22 @@ def load_run_config(run_dir) -> Optional[Config]:
     raise UserError(f"{path} is not a valid run config ({e}); remove it or choose another --checkpoint_dir")
 
 
-def write_run_config(run_dir, config: Config, image_shape) -> None:
-  """`config.json` (the config plus the data's image shape) and `flags.txt`."""
+def write_run_config(run_dir, config: Config, image_shape, num_classes=0) -> None:
+  """`config.json` (the config plus the data's image shape and, for a
+  conditional run, its number of classes) and `flags.txt`."""
   record = json.loads(config.to_json())
   record["image_shape"] = list(image_shape)
+  record["num_classes"] = num_classes
   atomic_write_text(Path(run_dir) / "config.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
   atomic_write_text(Path(run_dir) / "flags.txt", config.to_flagfile())
 
 
 def load_image_shape(run_dir) -> tuple:
   return tuple(json.loads((Path(run_dir) / "config.json").read_text())["image_shape"])
+
+
+def load_num_classes(run_dir) -> int:
+  return int(json.loads((Path(run_dir) / "config.json").read_text()).get("num_classes", 0))
 
 
 def check_resumable(config: Config, run_dir) -> None:

@@ -1,4 +1,5 @@
-"""Image data: sources (TFDS by name, local IDX files) and the tf.data pipeline.
+"""Image data: sources (TFDS by name, local IDX files, CIFAR batches, a folder
+of images) and the tf.data pipeline.
 
 A source is read once into memory as uint8 `[N, H, W, C]` (MNIST-style datasets
 are tens of MB), which is the pipeline's cache; each epoch then shuffles it with
@@ -10,7 +11,6 @@ import dataclasses
 import gzip
 import zlib
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -26,6 +26,7 @@ class ImageSet:
   images: np.ndarray
   labels: np.ndarray
   name: str
+  class_names: list | None = None
 
   def __post_init__(self):
     if self.images.ndim != 4 or self.images.dtype != np.uint8:
@@ -40,15 +41,59 @@ class ImageSet:
   def image_shape(self):
     return tuple(self.images.shape[1:])
 
+  @property
+  def num_classes(self) -> int:
+    """Classes the labels name (0 when the images are unlabelled)."""
+    return int(self.labels.max()) + 1 if len(self.labels) and self.labels.min() >= 0 else 0
+
   def take(self, n: int) -> "ImageSet":
-    return ImageSet(self.images[:n], self.labels[:n], f"{self.name}[:{n}]")
+    return ImageSet(self.images[:n], self.labels[:n], f"{self.name}[:{n}]", self.class_names)
 
 
-def load(dataset: str, split: str = "train", data_dir: Optional[str] = None) -> ImageSet:
-  """`idx:DIR` reads IDX files from DIR; any other name is a TFDS dataset."""
+LOCAL_HELP = ("--dataset=idx:DIR (IDX files such as MNIST's), cifar:DIR (the CIFAR-10/100 batches or their "
+              ".tar.gz) or folder:DIR (image files, a sub-folder per class)")
+
+
+def load(dataset: str, split: str = "train", data_dir: str | None = None,
+         image_size: int = 0, channels: int = 0) -> ImageSet:
+  """`idx:DIR`, `cifar:PATH` and `folder:DIR` read local files; any other
+  name is a TFDS dataset. `image_size` and `channels` (0: as stored) convert
+  the images (see `convert`)."""
   if dataset.startswith("idx:"):
-    return load_idx(dataset[len("idx:"):], split)
-  return load_tfds(dataset, split, data_dir)
+    data = load_idx(dataset[len("idx:"):], split)
+  elif dataset.startswith("cifar:"):
+    data = load_cifar(dataset[len("cifar:"):], split)
+  elif dataset.startswith("folder:"):
+    return load_folder(dataset[len("folder:"):], split, image_size, channels)
+  else:
+    data = load_tfds(dataset, split, data_dir, image_size)
+  return convert(data, image_size, channels)
+
+
+def convert(data: ImageSet, image_size: int = 0, channels: int = 0) -> ImageSet:
+  """Square `image_size` x `image_size` images (the central square, resized
+  with antialiasing) with `channels` channels (grey <-> RGB); 0 keeps each."""
+  images = data.images
+  if channels and images.shape[-1] != channels:
+    if images.shape[-1] == 1:
+      images = np.repeat(images, channels, axis=-1)
+    else:  # ITU-R 601 luma, as Pillow's convert("L") and tf.image.rgb_to_grayscale.
+      luma = images[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+      images = np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
+  if image_size and images.shape[1:3] != (image_size, image_size):
+    import tensorflow as tf
+    h, w = images.shape[1:3]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = images[:, top:top + side, left:left + side]
+    out = []
+    for start in range(0, len(square), 2048):  # Bounded memory for large sets.
+      resized = tf.image.resize(square[start:start + 2048], (image_size, image_size), antialias=True)
+      out.append(np.clip(np.rint(resized.numpy()), 0, 255).astype(np.uint8))
+    images = np.concatenate(out) if out else np.zeros((0, image_size, image_size, square.shape[-1]), np.uint8)
+  if images is data.images:
+    return data
+  return ImageSet(images, data.labels, data.name, data.class_names)
 
 
 # --- IDX files (the format MNIST, Fashion-MNIST and KMNIST are distributed in).
@@ -79,7 +124,7 @@ def read_idx(path, ndim: int) -> np.ndarray:
   return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
 
 
-def _find(directory: Path, prefix: str, kind: str, ndim: int) -> Optional[Path]:
+def _find(directory: Path, prefix: str, kind: str, ndim: int) -> Path | None:
   for name in (f"{prefix}-{kind}-idx{ndim}-ubyte", f"{prefix}-{kind}.idx{ndim}-ubyte"):
     for candidate in (directory / name, directory / (name + ".gz")):
       if candidate.is_file():
@@ -111,26 +156,164 @@ def load_idx(directory, split: str = "train") -> ImageSet:
   return ImageSet(np.concatenate(images), np.concatenate(labels), f"idx:{directory}/{split}")
 
 
+# --- CIFAR-10 and CIFAR-100 as distributed by their authors.
+
+CIFAR_SPLITS = {"train": ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "train"),
+                "test": ("test_batch", "test")}
+
+
+def load_cifar(path, split: str = "train") -> ImageSet:
+  """CIFAR-10 or CIFAR-100 from the "python version" (pickled batches) or the
+  CIFAR-10 "binary version", extracted into `path` or as the .tar.gz itself."""
+  import pickle
+  import tarfile
+
+  path = Path(path)
+  if split not in ("train", "test", "train+test"):
+    raise DataError(f"--split={split!r} is not one of train, test, train+test for CIFAR files")
+  wanted = [name for part in split.split("+") for name in CIFAR_SPLITS[part]]
+  files = {}  # batch name -> bytes
+  try:
+    if path.is_file():
+      with tarfile.open(path) as archive:
+        for member in archive.getmembers():
+          name = Path(member.name).name
+          if member.isfile() and (name in wanted or name.removesuffix(".bin") in wanted):
+            files[name] = archive.extractfile(member).read()
+    elif path.is_dir():
+      for candidate in sorted(path.rglob("*")):
+        if candidate.is_file() and (candidate.name in wanted or candidate.name.removesuffix(".bin") in wanted):
+          files[candidate.name] = candidate.read_bytes()
+    else:
+      raise DataError(f"{path} does not exist; pass --dataset=cifar:PATH with the CIFAR batches (or their .tar.gz)")
+  except (OSError, tarfile.TarError, EOFError) as e:
+    raise DataError(f"cannot read {path}: {e}") from None
+  images, labels = [], []
+  for name in wanted:
+    for stored in (name, name + ".bin"):
+      if stored not in files:
+        continue
+      raw = files[stored]
+      if stored.endswith(".bin"):  # CIFAR-10 binary: a label byte, then 3072 bytes of channel planes.
+        if len(raw) % 3073:
+          raise DataError(f"{stored} in {path} is not a CIFAR-10 binary batch ({len(raw)} bytes)")
+        records = np.frombuffer(raw, np.uint8).reshape(-1, 3073)
+        labels.append(records[:, 0].astype(np.int64))
+        images.append(records[:, 1:])
+      else:
+        try:
+          batch = pickle.loads(raw, encoding="bytes")
+          pixels = np.asarray(batch[b"data"], np.uint8)
+          y = batch.get(b"labels", batch.get(b"fine_labels"))
+        except (pickle.UnpicklingError, EOFError, KeyError, TypeError, AttributeError, ValueError) as e:
+          raise DataError(f"{stored} in {path} is not a CIFAR python batch ({e})") from None
+        if y is None or pixels.ndim != 2 or pixels.shape[1] != 3072 or len(y) != len(pixels):
+          raise DataError(f"{stored} in {path} is not a CIFAR python batch of 32x32x3 images and labels")
+        labels.append(np.asarray(y, np.int64))
+        images.append(pixels)
+  if not images:
+    raise DataError(f"no CIFAR batches for split {split!r} in {path} (expected {', '.join(wanted[:2])}, ...)")
+  pixels = np.concatenate(images).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+  return ImageSet(np.ascontiguousarray(pixels), np.concatenate(labels), f"cifar:{path}/{split}")
+
+
+# --- A folder of image files.
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def load_folder(directory, split: str = "train", image_size: int = 0, channels: int = 0) -> ImageSet:
+  """Every image file under `directory`. Files in sub-folders are labelled by
+  the sub-folder (sorted names: the first is class 0), as Keras's
+  image_dataset_from_directory does; files directly in `directory` are
+  unlabelled. Images are converted to `channels` (0: RGB if any image has
+  colour, else grey) and to `image_size` (0: their own size, which they must
+  then share)."""
+  from PIL import Image, UnidentifiedImageError
+
+  directory = Path(directory)
+  if not directory.is_dir():
+    raise DataError(f"{directory} is not a directory; pass --dataset=folder:DIR with image files in DIR")
+  if split != "train":
+    raise DataError(f"a folder of images has one split, 'train'; pass --split=train, not {split!r}")
+  paths = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                 and not any(part.startswith(".") for part in p.relative_to(directory).parts))
+  if not paths:
+    raise DataError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in {directory}")
+  classes = sorted({p.relative_to(directory).parts[0] for p in paths if len(p.relative_to(directory).parts) > 1})
+  loose = [p for p in paths if len(p.relative_to(directory).parts) == 1]
+  if classes and loose:
+    raise DataError(f"{directory} holds images both in sub-folders (classes) and beside them ({loose[0].name}); "
+                    f"move them into sub-folders or use a folder without any")
+  pictures = []
+  for path in paths:
+    try:
+      with Image.open(path) as image:
+        image.load()
+        pictures.append(image.copy())
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+      raise DataError(f"cannot read {path} as an image: {e}") from None
+  if not channels:
+    channels = 3 if any(p.mode not in ("1", "L", "LA", "I", "I;16", "F") for p in pictures) else 1
+  sizes = {p.size for p in pictures}
+  if not image_size and len(sizes) > 1:
+    raise DataError(f"the images in {directory} have {len(sizes)} different sizes; pass --image_size=N "
+                    f"(e.g. 32 or 64) to crop and resize them to N x N")
+  converted = []
+  for picture in pictures:
+    picture = picture.convert("RGB" if channels == 3 else "L")
+    if image_size:
+      w, h = picture.size
+      side = min(w, h)
+      left, top = (w - side) // 2, (h - side) // 2
+      picture = picture.crop((left, top, left + side, top + side)).resize((image_size, image_size),
+                                                                          Image.Resampling.LANCZOS)
+    array = np.asarray(picture, np.uint8)
+    converted.append(array[..., None] if array.ndim == 2 else array)
+  labels = np.array([classes.index(p.relative_to(directory).parts[0]) if classes else -1 for p in paths], np.int64)
+  return ImageSet(np.stack(converted), labels, f"folder:{directory}", classes or None)
+
+
 # --- TFDS.
 
-def load_tfds(name: str, split: str = "train", data_dir: Optional[str] = None) -> ImageSet:
+def load_tfds(name: str, split: str = "train", data_dir: str | None = None, image_size: int = 0) -> ImageSet:
+  """Any TFDS dataset with an `image` feature of 1 or 3 channels; images of
+  varying size need `image_size`, to which they are cropped and resized as
+  they are read."""
   import tensorflow_datasets as tfds  # Slow to import; only TFDS users pay for it.
 
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError:
     raise DataError(f"no TFDS dataset is called {name!r}; see https://www.tensorflow.org/datasets/catalog, "
-                    f"or pass --dataset=idx:DIR for local IDX files") from None
+                    f"or pass {LOCAL_HELP}") from None
   features = builder.info.features
   image = features["image"] if "image" in features.keys() else None
   if image is None:
     raise DataError(f"TFDS dataset {name!r} has no 'image' feature")
-  if tuple(image.shape) != (28, 28, 1):
-    raise DataError(f"TFDS dataset {name!r} has {tuple(image.shape)} images; only 28x28x1 datasets are supported")
+  shape = tuple(image.shape)
+  if len(shape) != 3 or shape[-1] not in (1, 3):
+    raise DataError(f"TFDS dataset {name!r} has {shape} images; only images with 1 or 3 channels are supported")
+  if None in shape[:2] and not image_size:
+    raise DataError(f"TFDS dataset {name!r} has images of varying size; pass --image_size=N (e.g. 64) "
+                    f"to crop and resize them to N x N")
 
   def read():
+    import tensorflow as tf
+
+    def square(example):
+      picture = example["image"]
+      if None in shape[:2]:  # Central square, resized as it is read: only fixed-size images are held.
+        h, w = tf.shape(picture)[0], tf.shape(picture)[1]
+        side = tf.minimum(h, w)
+        picture = tf.image.crop_to_bounding_box(picture, (h - side) // 2, (w - side) // 2, side, side)
+        picture = tf.cast(tf.clip_by_value(tf.round(
+            tf.image.resize(picture, (image_size, image_size), antialias=True)), 0, 255), tf.uint8)
+      return {"image": picture, "label": example.get("label", tf.constant(-1, tf.int64))}
+
     try:
-      batches = list(tfds.as_numpy(builder.as_dataset(split=split).batch(10000)))
+      dataset = builder.as_dataset(split=split).map(square, num_parallel_calls=tf.data.AUTOTUNE)
+      batches = list(tfds.as_numpy(dataset.batch(10000)))
     except (ValueError, KeyError) as e:
       raise DataError(f"TFDS dataset {name!r} has no split {split!r} ({e})") from None
     if not batches:
@@ -143,16 +326,18 @@ def load_tfds(name: str, split: str = "train", data_dir: Optional[str] = None) -
     if not _online():
       raise DataError(
           f"TFDS dataset {name!r} is not in {builder.data_dir} and there is no network to download it; "
-          f"pass --dataset=idx:DIR with the dataset's IDX files (train-images-idx3-ubyte.gz, ...) in DIR") from None
+          f"pass {LOCAL_HELP}") from None
     try:
       builder.download_and_prepare()
     except Exception as e:  # Download errors come from many libraries; all mean the same to the user.
       raise DataError(
           f"could not download TFDS dataset {name!r} into {builder.data_dir} ({type(e).__name__}: {e}); "
-          f"without network access, pass --dataset=idx:DIR with the dataset's IDX files in DIR") from None
+          f"without network access, pass {LOCAL_HELP}") from None
     arrays = read()
-  labels = arrays.get("label", np.full(len(arrays["image"]), -1))
-  return ImageSet(np.asarray(arrays["image"], np.uint8), np.asarray(labels, np.int64), f"{name}/{split}")
+  label = features["label"] if "label" in features.keys() else None
+  names = list(label.names) if label is not None and hasattr(label, "names") else None
+  return ImageSet(np.asarray(arrays["image"], np.uint8), np.asarray(arrays["label"], np.int64), f"{name}/{split}",
+                  names)
 
 
 def _online(host="storage.googleapis.com", timeout=5.0) -> bool:

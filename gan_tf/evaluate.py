@@ -218,29 +218,57 @@ def load_classifier(data, cache_dir=None, epochs=8, verbose=True) -> Classifier:
 
 # --- A whole report.
 
-def draw(generate, latent_dim, num, seed, batch_size=500) -> np.ndarray:
-  """`num` images from `generate(noise) -> images`, noise from `seed`."""
+def keras_generate(generator):
+  """`generate(noise, labels=None) -> images` for a Keras generator (conditional or not)."""
+  def generate(noise, labels=None):
+    return generator(noise if labels is None else [noise, labels], training=False).numpy()
+  return generate
+
+
+def draw(generate, latent_dim, num, seed, batch_size=500, labels=None) -> np.ndarray:
+  """`num` images from `generate(noise[, labels]) -> images`, noise from `seed`."""
   noise = np.random.default_rng(seed).standard_normal((num, latent_dim)).astype(np.float32)
-  return np.concatenate([np.asarray(generate(noise[i:i + batch_size]))
-                         for i in range(0, num, batch_size)])
+  if labels is None:
+    parts = [generate(noise[i:i + batch_size]) for i in range(0, num, batch_size)]
+  else:
+    parts = [generate(noise[i:i + batch_size], labels[i:i + batch_size]) for i in range(0, num, batch_size)]
+  return np.concatenate([np.asarray(p) for p in parts])
 
 
-def evaluate(generate, latent_dim, data, classifier, num=10000, seed=0) -> dict:
+def label_accuracy(classifier, images, labels) -> tuple:
+  """The share of conditional samples the classifier assigns to the class
+  they were drawn for, overall and per class."""
+  _, probs = classifier.embed(images)
+  right = np.argmax(probs, axis=1) == labels
+  per_class = [float(right[labels == c].mean()) if np.any(labels == c) else float("nan")
+               for c in range(int(labels.max()) + 1)]
+  return float(right.mean()), per_class
+
+
+def evaluate(generate, latent_dim, data, classifier, num=10000, seed=0, num_classes=0) -> dict:
   """Metrics of `num` generated against `num` real images, and of two
-  disjoint real halves against each other (the floor)."""
+  disjoint real halves against each other (the floor). A conditional
+  generator (`num_classes` > 0) draws the classes in equal shares, and the
+  report adds how often the classifier agrees with the class asked for."""
   if num < 2 * (K_NEAREST + 1):
     raise UserError(f"--num must be at least {2 * (K_NEAREST + 1)}, got {num}")
   n = min(num, len(data))
   order = np.random.default_rng(seed + 1).permutation(len(data))
   real = data.images[order].astype(np.float32) / 127.5 - 1.0
-  fake = draw(generate, latent_dim, n, seed)
+  labels = np.arange(n, dtype=np.int32) % num_classes if num_classes else None
+  if num_classes and num_classes != classifier.num_classes:
+    raise UserError(f"the generator knows {num_classes} classes but the data has {classifier.num_classes}")
+  fake = draw(generate, latent_dim, n, seed, labels=labels)
   if fake.shape[1:] != real.shape[1:]:
     raise UserError(f"the generator draws {fake.shape[1:]} images but the data's are {real.shape[1:]}")
   half = min(n, len(data) // 2)
+  generated = metrics(classifier, real[:n], fake)
+  if num_classes:
+    generated["label_accuracy"], generated["per_class_accuracy"] = label_accuracy(classifier, fake, labels)
   return {
       "num": n, "real_vs_real_num": half, "seed": seed,
       "classifier_accuracy": classifier.accuracy,
-      "generated": metrics(classifier, real[:n], fake),
+      "generated": generated,
       "real_vs_real": metrics(classifier, real[:half], real[half:2 * half]),
   }
 
@@ -259,6 +287,9 @@ def format_report(report: dict) -> str:
   for name, key, fmt in ROWS:
     lines.append(f"{name:{width}}  {fmt.format(gen[key]):>12}  {fmt.format(floor[key]):>12}")
   lines.append(f"{'class histogram':{width}}  {' '.join(map(str, gen['class_histogram']))}")
+  if "label_accuracy" in gen:
+    lines.append(f"{'label accuracy':{width}}  {gen['label_accuracy']:>12.3f}  (the classifier agrees with the class asked for)")
+    lines.append(f"{'  per class':{width}}  {' '.join(f'{a:.2f}' for a in gen['per_class_accuracy'])}")
   lines.append(f"classes covered: of {len(gen['class_histogram'])}, those given at least half their fair share; "
                f"classifier accuracy on held-out real images {report['classifier_accuracy']:.4f}")
   return "\n".join(lines)

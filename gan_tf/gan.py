@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from gan_tf import losses, models
+from gan_tf.errors import UserError
 
 SUM = tf.distribute.ReduceOp.SUM
 METRICS = ("d_loss", "g_loss", "d_acc")
@@ -31,20 +32,23 @@ class GAN:
   tutorial's step); `distribute.resolve_speed` picks the device's best.
   """
 
-  def __init__(self, config, image_shape, strategy=None):
+  def __init__(self, config, image_shape, strategy=None, num_classes=0):
     self.config = config
     self.latent_dim = config.latent_dim
+    self.num_classes = num_classes if config.conditional else 0
+    if config.conditional and num_classes < 2:
+      raise UserError("--conditional needs a dataset with class labels (at least 2 classes)")
     self.strategy = strategy or tf.distribute.get_strategy()
     precision = config.precision if config.precision != "auto" else "float32"
     with self.strategy.scope(), _dtype_policy(precision):
       self.generator, self.discriminator = models.build(
-          config.arch, config.latent_dim, image_shape,
+          config.arch, config.latent_dim, image_shape, self.num_classes,
           # Replicas see part of the batch; synchronised BatchNorm keeps the
           # statistics those of the global batch, as on one device.
-          sync_batchnorm=self.strategy.num_replicas_in_sync > 1)
+          sync_batchnorm=self.strategy.num_replicas_in_sync > 1, spectral_norm=config.spectral_norm)
       # The moving average of the generator's weights (its BatchNorm
       # statistics are not averaged: see `sampler`).
-      self.ema_generator = models.build(config.arch, config.latent_dim, image_shape)[0]
+      self.ema_generator = models.build_generator(config.arch, config.latent_dim, image_shape, self.num_classes)
       self.ema_generator.set_weights(self.generator.get_weights())
       self.g_optimizer = self._optimizer(config.g_lr, precision)
       self.d_optimizer = self._optimizer(config.d_lr, precision)
@@ -52,10 +56,16 @@ class GAN:
       # instead of relying on deferred restoration.
       self.g_optimizer.build(self.generator.trainable_variables)
       self.d_optimizer.build(self.discriminator.trainable_variables)
-      # Fixed noise for the sample grids, so every epoch's grid shows the same draws.
-      self.sample_noise = tf.Variable(
-          tf.random.stateless_normal([config.grid * config.grid, config.latent_dim], seed=[config.seed, 1]),
-          trainable=False, name="sample_noise")
+      # Fixed noise for the sample grids, so every epoch's grid shows the same
+      # draws. A conditional grid has one row per class, the same noise in
+      # every row, so a column shows one style across the classes.
+      columns, rows = config.grid, self.num_classes or config.grid
+      noise = tf.random.stateless_normal([columns if self.num_classes else rows * columns, config.latent_dim],
+                                         seed=[config.seed, 1])
+      self.sample_noise = tf.Variable(tf.tile(noise, [rows, 1]) if self.num_classes else noise,
+                                      trainable=False, name="sample_noise")
+      self.sample_labels = tf.repeat(tf.range(rows, dtype=tf.int32), columns) if self.num_classes else None
+      self.grid_rows = rows
       self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
       # Steps done in the unfinished epoch, so a run stopped mid-epoch resumes at the next batch.
@@ -65,8 +75,9 @@ class GAN:
       # Running means of the epoch, updated on the device so the step never waits for the host.
       self.metrics = {name: keras.metrics.Mean(name=name) for name in METRICS}
     # One real+fake call of the discriminator computes the same as two calls
-    # unless it has batch statistics (BatchNorm would mix real and fake).
-    self.fused = config.fused_discriminator == "true" and not any(
+    # unless it has batch statistics (BatchNorm would mix real and fake) or
+    # state advanced per call (spectral normalisation's power iteration).
+    self.fused = config.fused_discriminator == "true" and not config.spectral_norm and not any(
         isinstance(layer, keras.layers.BatchNormalization) for layer in self.discriminator.layers)
     self.image_shape = tuple(image_shape)
     self._sampler = None
@@ -96,9 +107,11 @@ class GAN:
                      if "seed_generator_state" in v.path],
         metric_states=[v.value for m in self.metrics.values() for v in m.variables])
 
-  def _train_step(self, images):
-    """One step on a (distributed) global batch."""
-    per_replica = self.strategy.run(self._replica_fn, args=(images,))
+  def _train_step(self, images, labels=None):
+    """One step on a (distributed) global batch (and its labels, for a conditional GAN)."""
+    for k in range(1, self.config.d_steps):
+      self.strategy.run(self._replica_fn, args=(images, labels, k))
+    per_replica = self.strategy.run(self._replica_fn, args=(images, labels))
     values = {k: self.strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
     self._update_ema()
     self.step.assign_add(1)
@@ -122,39 +135,71 @@ class GAN:
     """`n` steps in one call, batches from `iterator`: fewer trips through Python."""
     values = {name: tf.constant(0.0) for name in METRICS}
     for _ in tf.range(n):
-      images, _ = next(iterator)
-      values = self._train_step(images)
+      images, labels = next(iterator)
+      values = self._train_step(images, labels)
     return values
 
-  def _replica_step(self, images):
+  def _g(self, noise, labels, training):
+    return self.generator([noise, labels] if self.num_classes else noise, training=training)
+
+  def _d(self, images, labels):
+    return self.discriminator([images, labels] if self.num_classes else images, training=True)
+
+  def _replica_step(self, images, labels=None, d_only=0):
+    """Both networks' update on this replica's part of the batch; with
+    `d_only` = k > 0, instead the k-th extra discriminator update of
+    --d_steps, on fresh noise and the same real images (as keras-io's WGAN-GP
+    example does). Each is its own `strategy.run`, so all replicas issue
+    their collectives in the same order."""
     ctx = tf.distribute.get_replica_context()
     local = tf.shape(images)[0]
+    if labels is None:
+      labels = tf.zeros([local], tf.int32)  # Unused by an unconditional GAN.
     global_batch = local * ctx.num_replicas_in_sync
-    # The global batch's noise, keyed by (seed, step), and this replica's
-    # slice of it: the same draws on any number of replicas, and after a resume.
-    noise = tf.random.stateless_normal(
-        [global_batch, self.latent_dim], seed=tf.stack([tf.cast(self.config.seed, tf.int64), self.step]), alg="philox")
-    noise = noise[ctx.replica_id_in_sync_group * local:][:local]
+    config = self.config
+    seed = tf.stack([tf.cast(config.seed, tf.int64), self.step])
+    if d_only:
+      seed = tf.random.experimental.stateless_fold_in(seed, d_only)
+
+    def draw(make, seed):
+      # The global batch's draws, keyed by (seed, step), and this replica's
+      # slice of them: the same on any number of replicas, and after a resume.
+      return make(global_batch, seed)[ctx.replica_id_in_sync_group * local:][:local]
 
     def mean(per_example):  # Over the global batch, so replica gradients add up to the true one.
       return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
 
-    with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-      fake = self.generator(noise, training=True)
-      if self.fused:
-        real_logits, fake_logits = tf.split(self.discriminator(tf.concat([images, fake], 0), training=True), 2)
-      else:
-        real_logits = self.discriminator(images, training=True)
-        fake_logits = self.discriminator(fake, training=True)
-      g_loss = mean(losses.generator_loss(fake_logits))
-      d_loss = mean(losses.discriminator_loss(real_logits, fake_logits))
-      g_scaled = self.g_optimizer.scale_loss(g_loss)
-      d_scaled = self.d_optimizer.scale_loss(d_loss)
-    g_vars = self.generator.trainable_variables
+    noise = draw(lambda n, s: tf.random.stateless_normal([n, self.latent_dim], seed=s, alg="philox"), seed)
     d_vars = self.discriminator.trainable_variables
-    self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars))
+    # Both tapes record one generator pass, as the tutorial does.
+    with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+      fake = self._g(noise, labels, training=True)
+      if self.fused:
+        both = self._d(tf.concat([images, fake], 0), tf.concat([labels, labels], 0))
+        real_logits, fake_logits = tf.split(both, 2)
+      else:
+        real_logits, fake_logits = self._d(images, labels), self._d(fake, labels)
+      per_example = losses.discriminator_loss(real_logits, fake_logits, config.loss)
+      critic = lambda x: self._d(x, labels)  # noqa: E731
+      if config.gp_weight:
+        epsilon = draw(lambda n, s: tf.random.stateless_uniform([n], seed=s),
+                       tf.random.experimental.stateless_fold_in(seed, 1 << 20))
+        per_example += config.gp_weight * losses.gradient_penalty(critic, images, fake, epsilon)
+      if config.r1_gamma:
+        per_example += 0.5 * config.r1_gamma * losses.r1_penalty(critic, images)
+      d_loss = mean(per_example)
+      d_scaled = self.d_optimizer.scale_loss(d_loss)
+      if not d_only:
+        g_loss = mean(losses.generator_loss(fake_logits, config.loss))
+        g_scaled = self.g_optimizer.scale_loss(g_loss)
+    if not d_only:
+      g_vars = self.generator.trainable_variables
+      self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars))
     self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars))
-    return {"d_loss": d_loss, "g_loss": g_loss, "d_acc": mean(losses.discriminator_accuracy(real_logits, fake_logits))}
+    if d_only:
+      return {}
+    return {"d_loss": d_loss, "g_loss": g_loss,
+            "d_acc": mean(losses.discriminator_accuracy(real_logits, fake_logits, config.loss))}
 
   def metric_results(self) -> dict:
     """The epoch's running means as Python floats (this waits for the device)."""
@@ -185,7 +230,7 @@ class GAN:
       return self._sampler
     if self._sampler is None:
       with _dtype_policy("float32"):
-        self._sampler = models.build(self.config.arch, self.latent_dim, self.image_shape)[0]
+        self._sampler = models.build_generator(self.config.arch, self.latent_dim, self.image_shape, self.num_classes)
     source = self.ema_generator if sample_from == "ema" else self.generator
     for target, value in zip(self._sampler.weights, source.weights, strict=True):
       target.assign(tf.cast(value, target.dtype))
@@ -200,13 +245,16 @@ class GAN:
       momenta = [norm.momentum for norm in norms]
       for norm in norms:
         norm.momentum = 0.0  # The moving statistics become this batch's.
-      self._sampler(noise, training=True)
+      labels = tf.range(1024, dtype=tf.int32) % max(self.num_classes, 1)
+      self._sampler([noise, labels] if self.num_classes else noise, training=True)
       for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
     self._sampler_key = key
     return self._sampler
 
-  def samples(self, noise=None):
-    """Samples for `noise` (default: the fixed sample noise), float32 in [-1, 1]."""
-    noise = self.sample_noise if noise is None else noise
-    return self.sampler()(noise, training=False)
+  def samples(self, noise=None, labels=None):
+    """Samples for `noise` and, if conditional, `labels` (default: the fixed
+    sample noise and its labels), float32 in [-1, 1]."""
+    if noise is None:
+      noise, labels = self.sample_noise, self.sample_labels
+    return self.sampler()([noise, labels] if self.num_classes else noise, training=False)

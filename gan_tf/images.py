@@ -29,13 +29,36 @@ def grid(images, rows=None, pad=2) -> np.ndarray:
   return out
 
 
-def save_png(path, picture: np.ndarray, min_side=256) -> None:
-  """Writes a uint8 `[H, W, C]` picture, enlarged (nearest neighbour) to at least `min_side`."""
+def _image(picture: np.ndarray, min_side) -> Image.Image:
+  """A uint8 `[H, W, C]` picture as a Pillow image, enlarged (nearest
+  neighbour) to at least `min_side`."""
   picture = picture[..., 0] if picture.shape[-1] == 1 else picture
   image = Image.fromarray(picture)
   scale = max(1, math.ceil(min_side / max(image.size)))
   if scale > 1:
     image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+  return image
+
+
+def save_png(path, picture: np.ndarray, min_side=256) -> None:
+  """Writes a uint8 `[H, W, C]` picture, enlarged to at least `min_side`."""
   buffer = io.BytesIO()
-  image.save(buffer, format="PNG")
+  _image(picture, min_side).save(buffer, format="PNG")
+  atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_png(path) -> np.ndarray:
+  with Image.open(path) as image:
+    return np.asarray(image.convert("RGB"))
+
+
+def save_gif(path, pictures, seconds_per_frame=0.1, min_side=256, last_frame_seconds=None) -> None:
+  """Writes uint8 `[H, W, C]` pictures as an animated GIF that loops forever;
+  `last_frame_seconds` holds the last picture longer."""
+  frames = [_image(p, min_side) for p in pictures]
+  durations = [int(seconds_per_frame * 1000)] * len(frames)
+  if last_frame_seconds is not None:
+    durations[-1] = int(last_frame_seconds * 1000)
+  buffer = io.BytesIO()
+  frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
   atomic_write_bytes(path, buffer.getvalue())

@@ -1,18 +1,83 @@
 """Generator and discriminator builders, one pair per architecture.
 
-Discriminators return logits; the losses apply the sigmoid. Final layers are
-float32 so outputs stay float32 under a mixed-precision policy.
+Discriminators return logits (scores, for the objectives without a sigmoid).
+Final layers are float32 so outputs stay float32 under a mixed-precision
+policy.
+
+A conditional pair (`num_classes` > 0) takes `[inputs, labels]`: the
+generator joins an embedding of the label to its noise; the discriminator is
+a projection discriminator (Miyato & Koyama, 2018): its logit is a linear
+function of its features plus the inner product of those features with an
+embedding of the label.
 """
+
+import math
 
 import keras
 from keras import layers
 
 from gan_tf.errors import UserError
 
+EMBEDDING_DIM = 50  # Of the generator's label embedding, as in keras-io's conditional GAN examples.
+# dcgan widths: the tutorial's 64, 128, 256 per level, doubled per extra level
+# (the DCGAN paper's 64x64 generator starts at 4x4x1024), capped.
+_MAX_FILTERS = 512
 
-def mlp_generator(latent_dim, image_shape, sync_batchnorm=False):
+
+def _inputs(shape, name, num_classes):
+  x = keras.Input(shape, name=name)
+  if not num_classes:
+    return x, [x], None
+  label = keras.Input((), dtype="int32", name="label")
+  return x, [x, label], label
+
+
+def _join_label(noise, label, num_classes):
+  if label is None:
+    return noise
+  embedded = layers.Embedding(num_classes, EMBEDDING_DIM, name="label_embedding")(label)
+  return layers.Concatenate()([noise, embedded])
+
+
+class _Projection(layers.Layer):
+  """<embed(label), features>: the class-conditional term of a projection discriminator."""
+
+  def __init__(self, num_classes, spectral_norm=False, **kwargs):
+    super().__init__(**kwargs)
+    self.num_classes, self.spectral_norm = num_classes, spectral_norm
+
+  def build(self, input_shapes):
+    features_shape, _ = input_shapes
+    embedding = layers.Embedding(self.num_classes, features_shape[-1], name="embedding")
+    self.embedding = layers.SpectralNormalization(embedding) if self.spectral_norm else embedding
+    self.embedding.build((None,))
+
+  def call(self, inputs, training=False):
+    features, label = inputs
+    embedded = self.embedding(label, training=training) if self.spectral_norm else self.embedding(label)
+    return keras.ops.sum(keras.ops.cast(embedded, features.dtype) * features, axis=-1, keepdims=True)
+
+  def get_config(self):
+    return {**super().get_config(), "num_classes": self.num_classes, "spectral_norm": self.spectral_norm}
+
+
+def _logit(features, label, num_classes, spectral_norm):
+  dense = layers.Dense(1, dtype="float32")
+  logit = (layers.SpectralNormalization(dense, dtype="float32") if spectral_norm else dense)(features)
+  if label is None:
+    return logit
+  projection = _Projection(num_classes, spectral_norm, dtype="float32", name="projection")([features, label])
+  return layers.Add(dtype="float32")([logit, projection])
+
+
+def _maybe_sn(layer, spectral_norm):
+  return layers.SpectralNormalization(layer) if spectral_norm else layer
+
+
+def mlp_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False):
   """The Keras articles' dense generator (1,493,520 parameters at 28x28x1)."""
-  x = inputs = keras.Input((latent_dim,), name="noise")
+  noise, inputs, label = _inputs((latent_dim,), "noise", num_classes)
+  x = _join_label(noise, label, num_classes)
   for units in (256, 512, 1024):
     x = layers.Dense(units)(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
@@ -22,26 +87,42 @@ def mlp_generator(latent_dim, image_shape, sync_batchnorm=False):
   return keras.Model(inputs, layers.Reshape(image_shape, dtype="float32")(x), name="mlp_generator")
 
 
-def mlp_discriminator(image_shape):
+def mlp_discriminator(image_shape, num_classes=0, spectral_norm=False):
   """The articles' dense discriminator (665,089 parameters at 28x28x1), on logits."""
-  x = inputs = keras.Input(image_shape, name="images")
-  x = layers.Flatten()(x)
+  images, inputs, label = _inputs(image_shape, "images", num_classes)
+  x = layers.Flatten()(images)
   for units in (512, 512):
-    x = layers.Dense(units)(x)
+    x = _maybe_sn(layers.Dense(units), spectral_norm)(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
-  return keras.Model(inputs, layers.Dense(1, dtype="float32")(x), name="mlp_discriminator")
+  return keras.Model(inputs, _logit(x, label, num_classes, spectral_norm), name="mlp_discriminator")
 
 
-def dcgan_generator(latent_dim, image_shape, sync_batchnorm=False):
-  """The TensorFlow DCGAN tutorial's generator: 7x7x256 -> 7x7x128 -> 14x14x64 -> 28x28x1."""
-  if image_shape[:2] != (28, 28):
-    raise UserError(f"--arch=dcgan draws 28x28 images, not {image_shape[0]}x{image_shape[1]}")
-  x = inputs = keras.Input((latent_dim,), name="noise")
-  x = layers.Dense(7 * 7 * 256, use_bias=False)(x)
+def dcgan_levels(image_shape):
+  """(start, levels): the generator starts at start x start and doubles the
+  size `levels` times; the discriminator halves it as often. 28x28 gives the
+  tutorial's (7, 2); 32x32 (4, 3); 64x64 (4, 4)."""
+  height, width = image_shape[:2]
+  for start in (7, 4):
+    levels = math.log2(height / start) if height % start == 0 else 0
+    if height == width and levels >= 1 and levels == int(levels):
+      return start, int(levels)
+  raise UserError(f"--arch=dcgan draws square images of 7 or 4 times a power of two pixels (28, 32, 64, ...), "
+                  f"not {height}x{width}; pass --image_size=28, 32 or 64")
+
+
+def dcgan_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False):
+  """The TensorFlow DCGAN tutorial's generator, one level deeper per doubling
+  of the image size: at 28x28x1 exactly the tutorial's 7x7x256 -> 7x7x128 ->
+  14x14x64 -> 28x28x1."""
+  start, levels = dcgan_levels(image_shape)
+  width = lambda level: min(64 * 2 ** level, _MAX_FILTERS)
+  noise, inputs, label = _inputs((latent_dim,), "noise", num_classes)
+  x = _join_label(noise, label, num_classes)
+  x = layers.Dense(start * start * width(levels), use_bias=False)(x)
   x = layers.BatchNormalization(synchronized=sync_batchnorm)(x)
   x = layers.LeakyReLU(negative_slope=0.3)(x)
-  x = layers.Reshape((7, 7, 256))(x)
-  for filters, stride in ((128, 1), (64, 2)):
+  x = layers.Reshape((start, start, width(levels)))(x)
+  for filters, stride in [(width(levels - 1), 1)] + [(width(level), 2) for level in range(levels - 2, -1, -1)]:
     x = layers.Conv2DTranspose(filters, 5, strides=stride, padding="same", use_bias=False)(x)
     x = layers.BatchNormalization(synchronized=sync_batchnorm)(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
@@ -50,15 +131,18 @@ def dcgan_generator(latent_dim, image_shape, sync_batchnorm=False):
   return keras.Model(inputs, x, name="dcgan_generator")
 
 
-def dcgan_discriminator(image_shape):
-  """The tutorial's discriminator: two strided 5x5 convolutions and one logit."""
-  x = inputs = keras.Input(image_shape, name="images")
-  for filters in (64, 128):
-    x = layers.Conv2D(filters, 5, strides=2, padding="same")(x)
+def dcgan_discriminator(image_shape, num_classes=0, spectral_norm=False):
+  """The tutorial's discriminator: strided 5x5 convolutions (two at 28x28,
+  one more per doubling) and one logit."""
+  _, levels = dcgan_levels(image_shape)
+  images, inputs, label = _inputs(image_shape, "images", num_classes)
+  x = images
+  for level in range(levels):
+    x = _maybe_sn(layers.Conv2D(min(64 * 2 ** level, _MAX_FILTERS), 5, strides=2, padding="same"), spectral_norm)(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
     x = layers.Dropout(0.3)(x)
   x = layers.Flatten()(x)
-  return keras.Model(inputs, layers.Dense(1, dtype="float32")(x), name="dcgan_discriminator")
+  return keras.Model(inputs, _logit(x, label, num_classes, spectral_norm), name="dcgan_discriminator")
 
 
 ARCHITECTURES = {
@@ -67,11 +151,21 @@ ARCHITECTURES = {
 }
 
 
-def build(arch, latent_dim, image_shape, sync_batchnorm=False):
-  """Returns (generator, discriminator) for `arch`; `sync_batchnorm` computes
-  BatchNorm statistics over all replicas of a tf.distribute strategy."""
+def build_generator(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False):
+  """`sync_batchnorm` computes BatchNorm statistics over all replicas of a
+  tf.distribute strategy."""
   if arch not in ARCHITECTURES:
     raise UserError(f"unknown --arch={arch!r}; choose one of {', '.join(sorted(ARCHITECTURES))}")
-  make_generator, make_discriminator = ARCHITECTURES[arch]
-  image_shape = tuple(image_shape)
-  return make_generator(latent_dim, image_shape, sync_batchnorm), make_discriminator(image_shape)
+  return ARCHITECTURES[arch][0](latent_dim, tuple(image_shape), num_classes, sync_batchnorm)
+
+
+def num_classes_of(generator) -> int:
+  """The classes a generator is conditioned on (0: unconditional)."""
+  names = {layer.name for layer in generator.layers}
+  return int(generator.get_layer("label_embedding").input_dim) if "label_embedding" in names else 0
+
+
+def build(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False, spectral_norm=False):
+  """Returns (generator, discriminator) for `arch`; conditional on `num_classes` labels if it is not 0."""
+  generator = build_generator(arch, latent_dim, image_shape, num_classes, sync_batchnorm)
+  return generator, ARCHITECTURES[arch][1](tuple(image_shape), num_classes, spectral_norm)

@@ -6,7 +6,6 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Optional
 
 import keras
 import tensorflow as tf
@@ -39,12 +38,14 @@ def default_callbacks(config, run_dir, data):
   cbs += [callbacks_lib.History(run_dir),
           callbacks_lib.LossPlot(run_dir),
           callbacks_lib.TensorBoard(run_dir)]
+  if config.progress_gif:
+    cbs.append(callbacks_lib.ProgressGif(run_dir))
   if config.progress:
     cbs.append(callbacks_lib.Progress())
   return cbs
 
 
-def train(config: config_lib.Config, run_dir, dataset: Optional[data_lib.ImageSet] = None,
+def train(config: config_lib.Config, run_dir, dataset: data_lib.ImageSet | None = None,
           callbacks=None) -> dict:
   """Trains to `config.epochs` in total, continuing the run in `run_dir` if there is one.
 
@@ -76,7 +77,13 @@ def train(config: config_lib.Config, run_dir, dataset: Optional[data_lib.ImageSe
 
 def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
   chief = own_dir == run_dir
-  data = dataset if dataset is not None else data_lib.load(config.dataset, config.split, config.data_dir)
+  if dataset is None:
+    data = data_lib.load(config.dataset, config.split, config.data_dir, config.image_size, config.channels)
+  else:
+    data = data_lib.convert(dataset, config.image_size, config.channels)
+  if config.conditional and data.num_classes < 2:
+    raise UserError(f"--conditional needs class labels, and {data.name} has none; use a labelled dataset "
+                    f"(IDX with its labels file, a TFDS dataset with labels, or folder:DIR with a sub-folder per class)")
   pipeline = data_lib.Pipeline(data, config.batch_size, config.shuffle_buffer, config.seed)
   if config.batch_size % strategy.num_replicas_in_sync:
     raise UserError(f"--batch_size={config.batch_size} does not split evenly over "
@@ -87,7 +94,7 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
 
   # The run's record keeps "auto", so it resumes as well on another device.
   speed = distribute.resolve_speed(config, strategy)
-  gan = GAN(speed, data.image_shape, strategy)
+  gan = GAN(speed, data.image_shape, strategy, data.num_classes)
   checkpoints = Checkpoints(gan.checkpoint(), run_dir, config.max_to_keep,
                             0 if distribute.is_multi_worker(strategy) else config.checkpoint_every_minutes,
                             save_dir=own_dir)
@@ -104,7 +111,7 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
   start_epoch = int(gan.epoch.numpy())
   global_step = int(gan.step.numpy())  # Kept on the host too, so the loop never reads it from the device.
   if chief:
-    config_lib.write_run_config(run_dir, config, data.image_shape)
+    config_lib.write_run_config(run_dir, config, data.image_shape, gan.num_classes)
 
   run = Run(config, run_dir, gan, pipeline.steps_per_epoch, config.batch_size, start_epoch)
   # Only the chief shows and writes anything besides checkpoints.
@@ -159,7 +166,7 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
     # Every worker exports (reading distributed variables can be collective);
     # only the chief's lands in export_dir.
     export_lib.export(gan.sampler(), config.latent_dim,
-                      config.export_dir if chief else own_dir / "export")
+                      config.export_dir if chief else own_dir / "export", gan.num_classes)
   for cb in cbs:
     cb.on_train_end(logs)
   return {k: v for k, v in logs.items() if k != "sample_grid"}
@@ -212,7 +219,7 @@ def _stop_requests():
 def restore_generator(run_dir, sample_from=None, bn_stats=None, best=False):
   """The sampling generator of the latest checkpoint in `run_dir` (or of its
   best by FID) (see `GAN.sampler`; None takes the run's settings), and the
-  run's config."""
+  run's config. A conditional generator takes `[noise, labels]`."""
   run_dir = Path(run_dir)
   config = config_lib.load_run_config(run_dir)
   if config is None or not checkpoint_prefixes(run_dir):
@@ -220,6 +227,6 @@ def restore_generator(run_dir, sample_from=None, bn_stats=None, best=False):
   source = run_dir / BEST_DIR if best else run_dir
   if best and not checkpoint_prefixes(source):
     raise UserError(f"{run_dir} has no best checkpoint; train with --eval_every=N to keep one")
-  gan = GAN(config.resolved(), config_lib.load_image_shape(run_dir))
+  gan = GAN(config.resolved(), config_lib.load_image_shape(run_dir), num_classes=config_lib.load_num_classes(run_dir))
   Checkpoints(gan.checkpoint(), source, 1).restore()
   return gan.sampler(sample_from, bn_stats), config

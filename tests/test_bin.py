@@ -49,7 +49,7 @@ def test_train_is_quiet_and_uses_the_default_run_dir(trained):
   run_dir = work / "checkpoints" / "mlp"
   assert err == ""  # No TensorFlow log noise.
   assert "epoch 2/2 4/4" in out and "trained to epoch 2" in out
-  assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
+  assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["epoch_0001.png", "epoch_0002.png", "progress.gif"]
   with open(run_dir / "history.csv") as f:
     assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
   assert "--grid=2" in (run_dir / "flags.txt").read_text().split()
@@ -195,7 +195,7 @@ def test_compare_trains_evaluates_and_tabulates(small_mnist, tmp_path):
   code, out, err = run("compare", "--archs=mlp", "--recipes=original", "--epochs=1", "--num=64",
                        f"--dataset=idx:{small_mnist}", "--split=test", f"--out_dir={out_dir}", env=env)
   assert code == 0, err
-  assert len(list((out_dir / "mlp-original" / "samples").iterdir())) == 1
+  assert len(list((out_dir / "mlp-original" / "samples").glob("epoch_*.png"))) == 1
 
 
 def test_tf_log_flag_brings_tensorflow_messages_back(trained):
@@ -211,3 +211,55 @@ def test_every_setting_is_a_flag_with_help():
   _, out, _ = run("train", "--helpfull")  # absl exits with status 1 after help.
   for name in Config.__dataclass_fields__:
     assert f"--{name}:" in out or f"--[no]{name}:" in out, name
+
+
+@pytest.fixture(scope="module")
+def conditional_export(tmp_path_factory, small_mnist):
+  work = tmp_path_factory.mktemp("cond")
+  code, out, err = run("train", "--arch=mlp", "--conditional", "--epochs=1", f"--dataset=idx:{small_mnist}",
+                       "--split=test", "--batch_size=64", "--loss=hinge", f"--export_dir={work / 'export'}", cwd=work)
+  assert code == 0, err
+  return work / "export"
+
+
+def test_generate_a_requested_class(conditional_export, trained, tmp_path):
+  code, out, err = run("generate", f"--model={conditional_export}", "--label=7", "--num=9", f"--out={tmp_path / 's.png'}")
+  assert code == 0, err
+  with Image.open(tmp_path / "s.png") as grid:
+    assert grid.size == (3 * (3 * 30 + 2),) * 2  # 3x3 tiles, enlarged 3 times to reach 256 pixels.
+  # Without --label: a column per class.
+  code, out, err = run("generate", f"--model={conditional_export}", "--num=20", f"--out={tmp_path / 'all.png'}")
+  assert code == 0, err
+  with Image.open(tmp_path / "all.png") as grid:
+    assert grid.size == (10 * 30 + 2, 2 * 30 + 2)
+  code, out, err = run("generate", f"--model={conditional_export}", "--label=10", f"--out={tmp_path / 'x.png'}")
+  assert_one_line_error(code, out, err, "--label must be 0 to 9")
+  work, _, _ = trained
+  run("export", f"--checkpoint_dir={work / 'checkpoints' / 'mlp'}", f"--export_dir={tmp_path / 'plain'}")
+  code, out, err = run("generate", f"--model={tmp_path / 'plain'}", "--label=3", f"--out={tmp_path / 'x.png'}")
+  assert_one_line_error(code, out, err, "is not conditional")
+  assert not (tmp_path / "x.png").exists()
+
+
+def test_interpolation_gif_and_strip(conditional_export, tmp_path):
+  code, out, err = run("generate", f"--model={conditional_export}", "--interpolate", "--points=3", "--frames=4",
+                       "--label=2", f"--out={tmp_path / 'walk.gif'}")
+  assert code == 0, err
+  with Image.open(tmp_path / "walk.gif") as gif:
+    assert gif.n_frames == 12  # A closed loop through 3 points, 4 frames each.
+  code, out, err = run("generate", f"--model={conditional_export}", "--interpolate", "--points=3", "--frames=4",
+                       f"--out={tmp_path / 'strip.png'}")
+  assert code == 0, err
+  with Image.open(tmp_path / "strip.png") as strip:
+    assert strip.size == (9 * 30 + 2, 10 * 30 + 2)  # 9 steps along the walk, a row per class.
+  code, out, err = run("generate", f"--model={conditional_export}", "--interpolate", f"--out={tmp_path / 'w.jpg'}")
+  assert_one_line_error(code, out, err, "--interpolate writes")
+
+
+def test_evaluate_reports_label_accuracy(conditional_export, small_mnist, tmp_path):
+  code, out, err = run("evaluate", f"--model={conditional_export}", f"--dataset=idx:{small_mnist}", "--split=test",
+                       "--num=100", f"--classifier_dir={tmp_path}", f"--json={tmp_path / 'm.json'}")
+  assert code == 0, err
+  assert "label accuracy" in out
+  report = json.loads((tmp_path / "m.json").read_text())
+  assert 0 <= report["generated"]["label_accuracy"] <= 1 and len(report["generated"]["per_class_accuracy"]) == 10

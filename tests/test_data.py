@@ -5,6 +5,7 @@ import pytest
 from conftest import write_idx
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from gan_tf import data
 from gan_tf.errors import DataError
@@ -129,6 +130,115 @@ def test_tfds_source(name, tmp_path):
   assert len(images.labels) == 40
 
 
-def test_tfds_rejects_other_image_shapes(tmp_path):
-  with pytest.raises(DataError, match="only 28x28x1"):
+def test_tfds_colour_dataset(tmp_path):
+  import tensorflow_datasets as tfds
+  with tfds.testing.mock_data(num_examples=20):
+    cifar = data.load("cifar10", "train", data_dir=str(tmp_path))
+    grey64 = data.load("cifar10", "train", data_dir=str(tmp_path), image_size=64, channels=1)
+  assert cifar.images.shape == (20, 32, 32, 3) and cifar.num_classes <= 10
+  assert grey64.images.shape == (20, 64, 64, 1)
+
+
+def test_tfds_offline_points_to_local_cifar(tmp_path, monkeypatch):
+  monkeypatch.setattr(data, "_online", lambda: False)
+  with pytest.raises(DataError, match="cifar:DIR"):
     data.load("cifar10", "train", data_dir=str(tmp_path))
+
+
+def write_cifar_python(directory, n_per_batch=4):
+  import pickle
+  rng = np.random.default_rng(0)
+  directory.mkdir(parents=True, exist_ok=True)
+  expected = []
+  for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"):
+    pixels = rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8)
+    labels = rng.integers(0, 10, n_per_batch).tolist()
+    (directory / name).write_bytes(pickle.dumps({b"data": pixels, b"labels": labels}))
+    expected.append((pixels, labels))
+  return expected
+
+
+def test_cifar_python_batches_directory_and_archive(tmp_path):
+  import tarfile
+  expected = write_cifar_python(tmp_path / "cifar-10-batches-py")
+  train = data.load(f"cifar:{tmp_path}", "train")
+  assert train.images.shape == (20, 32, 32, 3) and train.labels.tolist() == sum((e[1] for e in expected[:5]), [])
+  # Channel planes become the last axis: pixel (0, 0) of the first image is (R, G, B) = bytes 0, 1024, 2048.
+  first = expected[0][0][0]
+  assert train.images[0, 0, 0].tolist() == [first[0], first[1024], first[2048]]
+  with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as archive:
+    archive.add(tmp_path / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+  test = data.load(f"cifar:{tmp_path / 'cifar-10-python.tar.gz'}", "test")
+  assert test.images.shape == (4, 32, 32, 3) and test.labels.tolist() == expected[5][1]
+
+
+def test_cifar_binary_batches(tmp_path):
+  rng = np.random.default_rng(1)
+  records = rng.integers(0, 256, (3, 3073), dtype=np.uint8)
+  records[:, 0] = [4, 0, 9]
+  (tmp_path / "test_batch.bin").write_bytes(records.tobytes())
+  test = data.load(f"cifar:{tmp_path}", "test")
+  assert test.labels.tolist() == [4, 0, 9] and test.images.shape == (3, 32, 32, 3)
+  assert test.images[2, 31, 31, 2] == records[2, -1]
+
+
+@pytest.mark.parametrize("content,message", [(b"junk", "not a CIFAR python batch"), (None, "no CIFAR batches")])
+def test_bad_cifar_files(tmp_path, content, message):
+  if content is not None:
+    (tmp_path / "test_batch").write_bytes(content)
+  with pytest.raises(DataError, match=message):
+    data.load(f"cifar:{tmp_path}", "test")
+
+
+def write_png(path, array):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  Image.fromarray(array).save(path)
+
+
+def test_folder_with_a_subfolder_per_class(tmp_path):
+  rng = np.random.default_rng(0)
+  for name in ("cats", "dogs"):
+    for i in range(3):
+      write_png(tmp_path / name / f"{i}.png", rng.integers(0, 256, (40, 50, 3), dtype=np.uint8))
+  images = data.load(f"folder:{tmp_path}", image_size=32)
+  assert images.images.shape == (6, 32, 32, 3)
+  assert images.labels.tolist() == [0, 0, 0, 1, 1, 1] and images.class_names == ["cats", "dogs"]
+  grey = data.load(f"folder:{tmp_path}", image_size=28, channels=1)
+  assert grey.images.shape == (6, 28, 28, 1)
+
+
+def test_folder_of_unlabelled_grey_images_keeps_their_size(tmp_path):
+  for i in range(4):
+    write_png(tmp_path / f"{i}.png", np.full((64, 64), 40 * i, np.uint8))
+  images = data.load(f"folder:{tmp_path}")
+  assert images.images.shape == (4, 64, 64, 1) and images.num_classes == 0
+  assert images.images[3].min() == 120  # Grey stays grey, pixel values intact.
+
+
+@pytest.mark.parametrize("setup,message", [
+    ("mixed_sizes", "different sizes; pass --image_size"),
+    ("empty", "no image files"),
+    ("broken", "cannot read"),
+    ("loose_and_classes", "both in sub-folders"),
+])
+def test_bad_folders(tmp_path, setup, message):
+  if setup == "mixed_sizes":
+    write_png(tmp_path / "a.png", np.zeros((28, 28), np.uint8))
+    write_png(tmp_path / "b.png", np.zeros((32, 32), np.uint8))
+  elif setup == "broken":
+    (tmp_path / "a.png").write_bytes(b"not a png")
+  elif setup == "loose_and_classes":
+    write_png(tmp_path / "a.png", np.zeros((28, 28), np.uint8))
+    write_png(tmp_path / "cls" / "b.png", np.zeros((28, 28), np.uint8))
+  with pytest.raises(DataError, match=message):
+    data.load(f"folder:{tmp_path}")
+
+
+def test_convert_crops_the_centre_and_converts_colour():
+  images = np.zeros((2, 40, 60, 3), np.uint8)
+  images[:, :, 10:50] = [255, 0, 0]  # The central 40x40 square is red.
+  converted = data.convert(data.ImageSet(images, np.array([0, 1]), "x"), image_size=20, channels=1)
+  assert converted.images.shape == (2, 20, 20, 1)
+  assert np.all(converted.images == round(0.299 * 255))
+
+

@@ -12,11 +12,12 @@ import time
 import pytest
 import tensorflow as tf
 from conftest import ROOT, write_idx
+from PIL import Image
 
 WORKER = [sys.executable, str(ROOT / "tests" / "dist_worker.py")]
 
 EQUIVALENCE = r"""
-import sys
+import json, sys
 import numpy as np, tensorflow as tf, keras
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -30,9 +31,11 @@ results = {}
 for name in ("default", "mirrored"):
   strategy = distribute.make_strategy(name)
   keras.utils.set_random_seed(0)
-  gan = GAN(Config(arch=sys.argv[2], latent_dim=16, grid=2).resolved(), (28, 28, 1), strategy)
-  for step, (batch, _) in enumerate(strategy.experimental_distribute_dataset(pipeline.epoch(1))):
-    values = gan.train_step(batch)
+  extra = json.loads(sys.argv[3])
+  gan = GAN(Config(arch=sys.argv[2], latent_dim=16, grid=2, **extra).resolved(), (28, 28, 1), strategy,
+            images.num_classes)
+  for step, (batch, labels) in enumerate(strategy.experimental_distribute_dataset(pipeline.epoch(1))):
+    values = gan.train_step(batch, labels)
     if step == 4:
       break
   # The EMA and the samples drawn from it (standing statistics) agree too.
@@ -57,6 +60,7 @@ print("OK")
 def digits(tmp_path_factory, mnist):
   d = tmp_path_factory.mktemp("digits")
   write_idx(d / "t10k-images-idx3-ubyte.gz", mnist.images[:320, ..., 0])
+  write_idx(d / "t10k-labels-idx1-ubyte.gz", mnist.labels[:320])
   return d
 
 
@@ -65,9 +69,15 @@ def history(run_dir):
     return list(csv.DictReader(f))
 
 
-def test_mirrored_on_two_devices_matches_one_device(digits):
-  out = subprocess.run([sys.executable, "-c", EQUIVALENCE, str(digits), "mlp"], capture_output=True, text=True,
-                       timeout=600, cwd=ROOT)
+@pytest.mark.parametrize("extra", [
+    {},
+    # Every part of the step that talks across replicas: labels, extra
+    # discriminator updates, both penalties' inner gradients, spectral norm.
+    {"conditional": True, "loss": "wasserstein_gp", "d_steps": 2, "r1_gamma": 1.0, "spectral_norm": True},
+])
+def test_mirrored_on_two_devices_matches_one_device(digits, extra):
+  out = subprocess.run([sys.executable, "-c", EQUIVALENCE, str(digits), "mlp", json.dumps(extra)],
+                       capture_output=True, text=True, timeout=600, cwd=ROOT)
   assert out.returncode == 0, out.stdout + out.stderr[-3000:]
   assert out.stdout.strip().endswith("OK")
 
@@ -113,7 +123,9 @@ def test_multi_worker_trains_checkpoints_and_resumes(tmp_path, digits):
   assert [r["epoch"] for r in history(run_dir)] == ["1", "2"]  # Written once, by the chief.
   assert tf.train.latest_checkpoint(str(run_dir)).endswith("ckpt-20")
   assert not list(run_dir.glob(".worker-*"))  # The other worker's temporary directory is gone.
-  assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
+  assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["epoch_0001.png", "epoch_0002.png", "progress.gif"]
+  with Image.open(run_dir / "samples" / "progress.gif") as gif:
+    assert gif.n_frames == 2  # The resumed run's animation starts at its first epoch.
 
   for code, out, err in finish(start_workers(run_dir, 3, digits)):
     assert code == 0, err[-3000:]

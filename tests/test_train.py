@@ -30,7 +30,9 @@ def two_epochs(tmp_path_factory, mnist):
 def test_two_epochs_write_everything(two_epochs):
   run_dir, logs = two_epochs
   pngs = sorted(p.name for p in (run_dir / "samples").iterdir())
-  assert pngs == ["epoch_0001.png", "epoch_0002.png"]
+  assert pngs == ["epoch_0001.png", "epoch_0002.png", "progress.gif"]
+  with Image.open(run_dir / "samples" / "progress.gif") as gif:
+    assert gif.n_frames == 2
   with Image.open(run_dir / "samples" / "epoch_0002.png") as image:
     assert image.mode == "L" and min(image.size) >= 256
     assert len(np.unique(np.asarray(image))) > 10  # Drawn digits, not a blank page.
