@@ -133,3 +133,12 @@ def test_gif_writer(tmp_path):
     gif.seek(2)
     assert np.asarray(gif.convert("L")).min() == 255
   assert [p.name for p in tmp_path.iterdir()] == ["a.gif"]  # No temporary file left behind.
+
+
+def test_spectral_norm_leaves_the_label_embedding_free():
+  # A normalised projection embedding made the conditional dcgan ignore labels (BUILD.md).
+  _, discriminator = models.build("dcgan", 8, (28, 28, 1), num_classes=10, spectral_norm=True)
+  wrapped = [layer for layer in discriminator.layers if isinstance(layer, tf.keras.layers.SpectralNormalization)]
+  assert len(wrapped) == 3
+  projection = discriminator.get_layer("projection")
+  assert isinstance(projection.embedding, tf.keras.layers.Embedding)
