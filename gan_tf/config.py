@@ -65,7 +65,8 @@ class Config:
   loss: str = "nonsaturating"
   d_steps: int = 1
   gp_weight: float | None = None
-  r1_gamma: float = 0.0
+  # None: the recipe's (gan-tf: 1 for conditional runs, else 0; original: 0).
+  r1_gamma: float | None = None
   spectral_norm: bool = False
   # Decay of the moving average of the generator's weights (0: it follows
   # the generator exactly).
@@ -106,6 +107,11 @@ class Config:
     filled = {k: v for k, v in RECIPES[self.arch, self.recipe].items() if getattr(self, k) is None}
     if self.gp_weight is None:
       filled["gp_weight"] = 10.0 if self.loss == "wasserstein_gp" else 0.0
+    if self.r1_gamma is None:
+      # A conditional dcgan at the gan-tf settings collapsed to one image per
+      # class by epoch 30 without it (recall 0.000, FID 198); with R1 at 1:
+      # recall 0.400, FID 20.6 (README "Conditional generation").
+      filled["r1_gamma"] = 1.0 if self.conditional and self.recipe == "gan-tf" else 0.0
     config = dataclasses.replace(self, **filled)
     config._validate()
     return config

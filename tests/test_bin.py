@@ -227,11 +227,12 @@ def test_generate_a_requested_class(conditional_export, trained, tmp_path):
   assert code == 0, err
   with Image.open(tmp_path / "s.png") as grid:
     assert grid.size == (3 * (3 * 30 + 2),) * 2  # 3x3 tiles, enlarged 3 times to reach 256 pixels.
-  # Without --label: a column per class.
-  code, out, err = run("generate", f"--model={conditional_export}", "--num=20", f"--out={tmp_path / 'all.png'}")
+  # Without --label: a row per class (--num rounded up to a multiple of 10).
+  code, out, err = run("generate", f"--model={conditional_export}", "--num=15", f"--out={tmp_path / 'all.png'}")
   assert code == 0, err
+  assert "20 images" in out
   with Image.open(tmp_path / "all.png") as grid:
-    assert grid.size == (10 * 30 + 2, 2 * 30 + 2)
+    assert grid.size == (2 * 30 + 2, 10 * 30 + 2)
   code, out, err = run("generate", f"--model={conditional_export}", "--label=10", f"--out={tmp_path / 'x.png'}")
   assert_one_line_error(code, out, err, "--label must be 0 to 9")
   work, _, _ = trained

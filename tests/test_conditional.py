@@ -142,3 +142,10 @@ def test_spectral_norm_leaves_the_label_embedding_free():
   assert len(wrapped) == 3
   projection = discriminator.get_layer("projection")
   assert isinstance(projection.embedding, tf.keras.layers.Embedding)
+
+
+def test_conditional_runs_get_r1_from_the_gan_tf_recipe():
+  assert Config(conditional=True).resolved().r1_gamma == 1.0
+  assert Config().resolved().r1_gamma == 0.0
+  assert Config(conditional=True, recipe="original").resolved().r1_gamma == 0.0
+  assert Config(conditional=True, r1_gamma=0.0).resolved().r1_gamma == 0.0
