@@ -144,6 +144,9 @@ def test_exported_model_rejects_wrong_noise(tmp_path, mnist):
   assert model.latent_dim == 8 and model.image_shape == (28, 28, 1)
   with pytest.raises(UserError, match=r"noise of shape \[N, 8\]"):
     model(np.zeros((2, 100)))
+  assert model.num_classes == 0
+  with pytest.raises(UserError, match="not conditional"):
+    model(np.zeros((2, 8)), [1, 2])
 
 
 @pytest.mark.parametrize("field,value", [("epochs", 0), ("batch_size", -1), ("grid", 0), ("g_lr", -1.0)])
