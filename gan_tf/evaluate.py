@@ -122,19 +122,24 @@ def class_coverage(probs, num_classes):
   return counts.tolist(), covered, kl
 
 
-def metrics(classifier, real_images, fake_images) -> dict:
-  """Every metric of `fake_images` against `real_images` (both float in [-1, 1])."""
+def metrics(classifier, real_images, fake_images, fake_labels=None) -> dict:
+  """Every metric of `fake_images` against `real_images` (both float in
+  [-1, 1]); with the labels the fakes were drawn for, the label accuracy too."""
   real_features, _ = classifier.embed(real_images)
   fake_features, fake_probs = classifier.embed(fake_images)
   kid, kid_std = kernel_inception_distance(real_features, fake_features)
   precision, recall = precision_recall(real_features, fake_features)
   histogram, covered, kl = class_coverage(fake_probs, classifier.num_classes)
+  conditional = {}
+  if fake_labels is not None:
+    conditional["label_accuracy"], conditional["per_class_accuracy"] = label_accuracy(fake_probs, fake_labels)
   return {
       "fid": frechet_distance(real_features, fake_features),
       "kid": kid, "kid_std": kid_std,
       "precision": precision, "recall": recall,
       "classifier_score": classifier_score(fake_probs),
       "classes_covered": covered, "class_kl": kl, "class_histogram": histogram,
+      **conditional,
   }
 
 
@@ -235,10 +240,9 @@ def draw(generate, latent_dim, num, seed, batch_size=500, labels=None) -> np.nda
   return np.concatenate([np.asarray(p) for p in parts])
 
 
-def label_accuracy(classifier, images, labels) -> tuple:
-  """The share of conditional samples the classifier assigns to the class
-  they were drawn for, overall and per class."""
-  _, probs = classifier.embed(images)
+def label_accuracy(probs, labels) -> tuple:
+  """The share of conditional samples the classifier assigns (`probs`) to the
+  class they were drawn for, overall and per class."""
   right = np.argmax(probs, axis=1) == labels
   per_class = [float(right[labels == c].mean()) if np.any(labels == c) else float("nan")
                for c in range(int(labels.max()) + 1)]
@@ -262,13 +266,10 @@ def evaluate(generate, latent_dim, data, classifier, num=10000, seed=0, num_clas
   if fake.shape[1:] != real.shape[1:]:
     raise UserError(f"the generator draws {fake.shape[1:]} images but the data's are {real.shape[1:]}")
   half = min(n, len(data) // 2)
-  generated = metrics(classifier, real[:n], fake)
-  if num_classes:
-    generated["label_accuracy"], generated["per_class_accuracy"] = label_accuracy(classifier, fake, labels)
   return {
       "num": n, "real_vs_real_num": half, "seed": seed,
       "classifier_accuracy": classifier.accuracy,
-      "generated": generated,
+      "generated": metrics(classifier, real[:n], fake, labels),
       "real_vs_real": metrics(classifier, real[:half], real[half:2 * half]),
   }
 

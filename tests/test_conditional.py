@@ -103,7 +103,7 @@ def test_label_accuracy_per_class():
   labels = np.arange(20) % 10
   drawn = np.zeros((20, 4, 4, 1), np.float32) + (labels / 10 - 1)[:, None, None, None]
   drawn[labels == 3] = 5 / 10 - 1  # Class 3 drawn as class 5.
-  overall, per_class = evaluate.label_accuracy(OneHotClassifier(), drawn, labels)
+  overall, per_class = evaluate.label_accuracy(OneHotClassifier().embed(drawn)[1], labels)
   assert overall == pytest.approx(0.9)
   assert per_class[3] == 0.0 and all(per_class[c] == 1.0 for c in range(10) if c != 3)
 
