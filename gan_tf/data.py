@@ -365,20 +365,46 @@ class Pipeline:
     self._tf = tf
     self.batch_size = batch_size
     self.steps_per_epoch = len(data) // batch_size
+    self._size = len(data)
     self._buffer = min(shuffle_buffer, len(data))
     self._seed = seed
-    self._base = tf.data.Dataset.from_tensor_slices((data.images, data.labels.astype(np.int32))).cache()
+    self._images = tf.constant(data.images)
+    self._labels = tf.constant(data.labels.astype(np.int32))
 
-  def epoch(self, epoch: int):
-    """The batches of epoch `epoch` (1-based)."""
+  def batches(self, first_epoch: int = 1, skip: int = 0):
+    """The batches of every epoch from `first_epoch` (1-based) on, without
+    the first `skip` (steps already done before a resume).
+
+    One dataset for the rest of the run, so the next epoch's first batches
+    are ready when an epoch ends. Each epoch's order depends only on the
+    seed and the epoch's number.
+    """
     tf = self._tf
-    seed = int(np.random.SeedSequence([self._seed, epoch]).generate_state(1)[0])
-    return (self._base
-            .shuffle(self._buffer, seed=seed, reshuffle_each_iteration=False)
-            .batch(self.batch_size, drop_remainder=True, num_parallel_calls=tf.data.AUTOTUNE,
-                   deterministic=True)
+    return (tf.data.Dataset.range(first_epoch, 1 << 62)
+            .flat_map(self._epoch_batches)
+            .skip(skip)
             .map(_normalise, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .prefetch(tf.data.AUTOTUNE))
+
+  def epoch(self, epoch: int):
+    """The batches of epoch `epoch` alone."""
+    return self.batches(epoch).take(self.steps_per_epoch)
+
+  def _epoch_batches(self, epoch):
+    tf = self._tf
+    seed = tf.stack([tf.constant(self._seed, tf.int64), epoch])
+    if self._buffer == self._size:
+      # A complete shuffle is a permutation: each batch is one gather from
+      # memory, where a shuffle buffer would first copy the whole dataset
+      # into itself element by element.
+      order = tf.random.experimental.stateless_shuffle(tf.range(self._size), seed=seed)
+      order = tf.reshape(order[:self.steps_per_epoch * self.batch_size], [self.steps_per_epoch, self.batch_size])
+      return (tf.data.Dataset.from_tensor_slices(order)
+              .map(lambda i: (tf.gather(self._images, i), tf.gather(self._labels, i))))
+    return (tf.data.Dataset.from_tensor_slices((self._images, self._labels))
+            .shuffle(self._buffer, seed=tf.random.stateless_uniform([], seed, maxval=1 << 62, dtype=tf.int64),
+                     reshuffle_each_iteration=False)
+            .batch(self.batch_size, drop_remainder=True))
 
 
 def _normalise(images, labels):

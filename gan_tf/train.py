@@ -120,14 +120,14 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
     cb.on_train_begin(run)
 
   logs = {}
+  done = int(gan.epoch_step.numpy())  # Steps of the first epoch done before an interruption.
+  batches = iter(strategy.experimental_distribute_dataset(pipeline.batches(start_epoch + 1, skip=done)))
   for epoch in range(start_epoch + 1, config.epochs + 1):
-    done = int(gan.epoch_step.numpy())  # Steps of this epoch done before an interruption.
     if not done:
       gan.reset_metrics()
     for cb in cbs:
       cb.on_epoch_begin(epoch)
     start = time.perf_counter()
-    batches = iter(strategy.experimental_distribute_dataset(pipeline.epoch(epoch).skip(done)))
     step = done
     while step < pipeline.steps_per_epoch:
       n = min(speed.steps_per_execution, pipeline.steps_per_epoch - step)
@@ -150,6 +150,7 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
     seconds = time.perf_counter() - start
     logs.update(step=global_step, seconds=seconds,
                 images_per_sec=(pipeline.steps_per_epoch - done) * config.batch_size / seconds)
+    done = 0
     gan.epoch.assign(epoch)
     gan.epoch_step.assign(0)
     # Outputs first, checkpoint last: a crash in between redoes the epoch, and

@@ -53,6 +53,31 @@ def test_pipeline_order_is_seeded_per_epoch(mnist):
   assert not np.array_equal(first(a, 1), first(data.Pipeline(subset, 64, 512, seed=2), 1))
 
 
+def _numbered(n):
+  """n images, each carrying its own index in two pixels."""
+  images = np.zeros((n, 28, 28, 1), np.uint8)
+  images[:, 0, 0, 0], images[:, 0, 1, 0] = np.arange(n) // 256, np.arange(n) % 256
+  return data.ImageSet(images, np.arange(n) % 10, "numbered")
+
+
+def _indices(batches):
+  pixels = np.round((np.concatenate([b[0].numpy() for b in batches]) + 1) * 127.5).astype(int)
+  return pixels[:, 0, 0, 0] * 256 + pixels[:, 0, 1, 0]
+
+
+@pytest.mark.parametrize("buffer", [60000, 100])  # A complete shuffle, and a shuffle buffer smaller than the data.
+def test_pipeline_runs_on_across_epochs(buffer):
+  pipeline = data.Pipeline(_numbered(650), 64, buffer, seed=5)
+  steps = pipeline.steps_per_epoch  # 10: the last 10 images of each epoch's order are left out.
+  epochs = [_indices(pipeline.epoch(e)) for e in (2, 3)]
+  for order in epochs:
+    assert len(order) == 640 and len(set(order)) == 640  # No image twice in an epoch.
+  assert not np.array_equal(epochs[0], epochs[1])
+  # A resume 3 steps into epoch 2 sees the rest of epoch 2 and then epoch 3, as a fresh run does.
+  resumed = _indices(pipeline.batches(2, skip=3).take(2 * steps - 3))
+  np.testing.assert_array_equal(resumed, np.concatenate(epochs)[3 * 64:])
+
+
 def test_batch_larger_than_dataset(mnist):
   with pytest.raises(DataError, match="larger than the 100 images"):
     data.Pipeline(mnist.take(100), batch_size=256, shuffle_buffer=10, seed=0)
