@@ -146,7 +146,7 @@ def project_rate(arch, batch_size, steps, warmup=3, source="constant", mnist_dir
     batches = tf.data.Dataset.from_tensors((constant_batch(batch_size), tf.zeros([batch_size], tf.int32))).repeat()
   else:
     images = data.load_idx(mnist_dir, "test")
-    pipeline = data.Pipeline(images, batch_size, 60000, seed=0)
+    pipeline = data.Pipeline(images, batch_size, seed=0)
     batches = pipeline.epoch(1).repeat()
   iterator = iter(batches)
   n = tf.constant(k)
@@ -163,7 +163,7 @@ def losses_after(arch, steps, mnist_dir, batch_size=16, **options):
   rounding difference into diverging trajectories within 20 steps.
   """
   gan, _ = project_step(arch, batch_size, recipe="original", **options)
-  pipeline = data.Pipeline(data.load_idx(mnist_dir, "test"), batch_size, 60000, seed=0)
+  pipeline = data.Pipeline(data.load_idx(mnist_dir, "test"), batch_size, seed=0)
   iterator = iter(pipeline.epoch(1))
   values = gan.train_steps(iterator, tf.constant(steps))
   return {k: float(values[k]) for k in ("d_loss", "g_loss")}

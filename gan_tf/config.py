@@ -50,7 +50,6 @@ class Config:
   image_size: int = 0
   channels: int = 0
   batch_size: int = 256
-  shuffle_buffer: int = 60000
   seed: int = 0
   # Optimisation and sampling; None takes the recipe's value (RECIPES).
   recipe: str = "gan-tf"
@@ -141,7 +140,7 @@ class Config:
         raise UserError(f"--{name}={getattr(self, name)!r} is not one of auto, true, false")
     if not isinstance(self.steps_per_execution, int) or self.steps_per_execution < 0:
       raise UserError(f"--steps_per_execution must be 0 (auto) or positive, got {self.steps_per_execution!r}")
-    for name in ("latent_dim", "batch_size", "shuffle_buffer", "epochs", "sample_every",
+    for name in ("latent_dim", "batch_size", "epochs", "sample_every",
                  "grid", "checkpoint_every", "max_to_keep", "eval_num", "d_steps"):
       value = getattr(self, name)
       if not isinstance(value, int) or value < 1:

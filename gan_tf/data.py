@@ -356,7 +356,7 @@ def _online(host="storage.googleapis.com", timeout=5.0) -> bool:
 class Pipeline:
   """Shuffled, full batches of float32 images in [-1, 1] and int32 labels."""
 
-  def __init__(self, data: ImageSet, batch_size: int, shuffle_buffer: int, seed: int):
+  def __init__(self, data: ImageSet, batch_size: int, seed: int):
     import tensorflow as tf
 
     if batch_size > len(data):
@@ -366,7 +366,6 @@ class Pipeline:
     self.batch_size = batch_size
     self.steps_per_epoch = len(data) // batch_size
     self._size = len(data)
-    self._buffer = min(shuffle_buffer, len(data))
     self._seed = seed
     self._images = tf.constant(data.images)
     self._labels = tf.constant(data.labels.astype(np.int32))
@@ -391,20 +390,15 @@ class Pipeline:
     return self.batches(epoch).take(self.steps_per_epoch)
 
   def _epoch_batches(self, epoch):
+    # The images are in memory, so each epoch is a complete shuffle: a
+    # permutation, each batch one gather, where a shuffle buffer would first
+    # copy the whole dataset into itself element by element.
     tf = self._tf
-    seed = tf.stack([tf.constant(self._seed, tf.int64), epoch])
-    if self._buffer == self._size:
-      # A complete shuffle is a permutation: each batch is one gather from
-      # memory, where a shuffle buffer would first copy the whole dataset
-      # into itself element by element.
-      order = tf.random.experimental.stateless_shuffle(tf.range(self._size), seed=seed)
-      order = tf.reshape(order[:self.steps_per_epoch * self.batch_size], [self.steps_per_epoch, self.batch_size])
-      return (tf.data.Dataset.from_tensor_slices(order)
-              .map(lambda i: (tf.gather(self._images, i), tf.gather(self._labels, i))))
-    return (tf.data.Dataset.from_tensor_slices((self._images, self._labels))
-            .shuffle(self._buffer, seed=tf.random.stateless_uniform([], seed, maxval=1 << 62, dtype=tf.int64),
-                     reshuffle_each_iteration=False)
-            .batch(self.batch_size, drop_remainder=True))
+    order = tf.random.experimental.stateless_shuffle(tf.range(self._size),
+                                                     seed=tf.stack([tf.constant(self._seed, tf.int64), epoch]))
+    order = tf.reshape(order[:self.steps_per_epoch * self.batch_size], [self.steps_per_epoch, self.batch_size])
+    return (tf.data.Dataset.from_tensor_slices(order)
+            .map(lambda i: (tf.gather(self._images, i), tf.gather(self._labels, i))))
 
 
 def _normalise(images, labels):

@@ -73,8 +73,11 @@ def resolve_speed(config, strategy):
   GPU: mixed_float16 where tensor cores exist (compute capability 7.0+), XLA,
   8 steps per call, one discriminator call on real and fake. TPU:
   mixed_bfloat16, 8 steps per call (TPUStrategy compiles with XLA itself),
-  fused. CPU: float32, no XLA, 1 step per call, two discriminator calls: on
-  CPU each of the others measured slower or no faster (README's benchmark).
+  fused. CPU: float32, 1 step per call, two discriminator calls, and XLA
+  for the mlp alone: on CPU XLA sped up the mlp's dense layers and slowed
+  the dcgan's convolutions, and the other options measured slower or no
+  faster (README's benchmark). (XLA cannot place a step across logical CPU
+  devices, so not with several CPU replicas.)
   """
   import dataclasses
 
@@ -86,6 +89,8 @@ def resolve_speed(config, strategy):
     device = dict(precision="mixed_float16" if tensor_cores else "float32", jit_compile="true",
                   steps_per_execution=8, fused_discriminator="true")
   else:
-    device = dict(precision="float32", jit_compile="false", steps_per_execution=1, fused_discriminator="false")
+    xla = config.arch == "mlp" and strategy.num_replicas_in_sync == 1
+    device = dict(precision="float32", jit_compile="true" if xla else "false", steps_per_execution=1,
+                  fused_discriminator="false")
   chosen = {k: v for k, v in device.items() if getattr(config, k) in ("auto", 0)}
   return dataclasses.replace(config, **chosen)

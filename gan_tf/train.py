@@ -84,7 +84,7 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
   if config.conditional and data.num_classes < 2:
     raise UserError(f"--conditional needs class labels, and {data.name} has none; use a labelled dataset "
                     f"(IDX with its labels file, a TFDS dataset with labels, or folder:DIR with a sub-folder per class)")
-  pipeline = data_lib.Pipeline(data, config.batch_size, config.shuffle_buffer, config.seed)
+  pipeline = data_lib.Pipeline(data, config.batch_size, config.seed)
   if config.batch_size % strategy.num_replicas_in_sync:
     raise UserError(f"--batch_size={config.batch_size} does not split evenly over "
                     f"{strategy.num_replicas_in_sync} replicas; pass a multiple of {strategy.num_replicas_in_sync}")

@@ -32,7 +32,7 @@ def test_idx_train_plus_test_and_uncompressed(tmp_path):
 
 def test_pipeline_batches(mnist):
   subset = mnist.take(600)
-  pipeline = data.Pipeline(subset, batch_size=128, shuffle_buffer=60000, seed=3)
+  pipeline = data.Pipeline(subset, batch_size=128, seed=3)
   batches = list(pipeline.epoch(1))
   assert len(batches) == pipeline.steps_per_epoch == 4  # 600 // 128: full batches only.
   for images, labels in batches:
@@ -46,11 +46,11 @@ def test_pipeline_batches(mnist):
 def test_pipeline_order_is_seeded_per_epoch(mnist):
   subset = mnist.take(512)
   first = lambda p, e: next(iter(p.epoch(e)))[1].numpy()  # noqa: E731
-  a = data.Pipeline(subset, 64, 512, seed=1)
-  b = data.Pipeline(subset, 64, 512, seed=1)
+  a = data.Pipeline(subset, 64, seed=1)
+  b = data.Pipeline(subset, 64, seed=1)
   np.testing.assert_array_equal(first(a, 2), first(b, 2))  # A resumed run sees epoch 2 as a fresh one did.
   assert not np.array_equal(first(a, 1), first(a, 2))
-  assert not np.array_equal(first(a, 1), first(data.Pipeline(subset, 64, 512, seed=2), 1))
+  assert not np.array_equal(first(a, 1), first(data.Pipeline(subset, 64, seed=2), 1))
 
 
 def _numbered(n):
@@ -65,9 +65,8 @@ def _indices(batches):
   return pixels[:, 0, 0, 0] * 256 + pixels[:, 0, 1, 0]
 
 
-@pytest.mark.parametrize("buffer", [60000, 100])  # A complete shuffle, and a shuffle buffer smaller than the data.
-def test_pipeline_runs_on_across_epochs(buffer):
-  pipeline = data.Pipeline(_numbered(650), 64, buffer, seed=5)
+def test_pipeline_runs_on_across_epochs():
+  pipeline = data.Pipeline(_numbered(650), 64, seed=5)
   steps = pipeline.steps_per_epoch  # 10: the last 10 images of each epoch's order are left out.
   epochs = [_indices(pipeline.epoch(e)) for e in (2, 3)]
   for order in epochs:
@@ -80,7 +79,7 @@ def test_pipeline_runs_on_across_epochs(buffer):
 
 def test_batch_larger_than_dataset(mnist):
   with pytest.raises(DataError, match="larger than the 100 images"):
-    data.Pipeline(mnist.take(100), batch_size=256, shuffle_buffer=10, seed=0)
+    data.Pipeline(mnist.take(100), batch_size=256, seed=0)
 
 
 def test_missing_directory(tmp_path):

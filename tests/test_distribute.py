@@ -26,7 +26,7 @@ from gan_tf.config import Config
 from gan_tf.gan import GAN
 
 images = data.load_idx(sys.argv[1], "test")
-pipeline = data.Pipeline(images, 32, 1000, seed=0)
+pipeline = data.Pipeline(images, 32, seed=0)
 results = {}
 for name in ("default", "mirrored"):
   strategy = distribute.make_strategy(name)

@@ -27,7 +27,7 @@ def run_steps(mnist, arch, **options):
   config = distribute.resolve_speed(config, tf.distribute.get_strategy())
   keras.utils.set_random_seed(0)
   gan = GAN(config, (28, 28, 1))
-  pipeline = data.Pipeline(mnist.take(STEPS * BATCH), BATCH, 1000, seed=0)
+  pipeline = data.Pipeline(mnist.take(STEPS * BATCH), BATCH, seed=0)
   for images, _ in pipeline.epoch(1):
     values = gan.train_step(images)
   return gan, {k: float(v) for k, v in values.items()}
@@ -59,6 +59,22 @@ def test_fused_discriminator_flag():
   gan = GAN(Config(arch="dcgan", latent_dim=8, grid=2, fused_discriminator="true").resolved(), (28, 28, 1))
   assert gan.fused
   assert not GAN(Config(arch="dcgan", latent_dim=8, grid=2, fused_discriminator="false").resolved(), (28, 28, 1)).fused
+
+
+def test_auto_speed_settings_on_cpu():
+  def resolved(arch, replicas=1):
+    strategy = tf.distribute.get_strategy()
+    if replicas > 1:  # Only its number of replicas is read.
+      strategy = type("TwoReplicas", (), {"num_replicas_in_sync": replicas})()
+    return distribute.resolve_speed(Config(arch=arch).resolved(), strategy)
+  dcgan, mlp = resolved("dcgan"), resolved("mlp")
+  assert (dcgan.precision, dcgan.jit_compile, dcgan.steps_per_execution, dcgan.fused_discriminator) == \
+      ("float32", "false", 1, "false")
+  assert mlp.jit_compile == "true"  # XLA helps dense layers on CPU (README "Speed").
+  assert resolved("mlp", replicas=2).jit_compile == "false"
+  # Set values are kept.
+  assert distribute.resolve_speed(Config(arch="mlp", jit_compile="false").resolved(),
+                                  tf.distribute.get_strategy()).jit_compile == "false"
 
 
 def weights(run_dir):
