@@ -263,4 +263,9 @@ class GAN:
     sample noise and its labels), float32 in [-1, 1]."""
     if noise is None:
       noise, labels = self.sample_noise, self.sample_labels
-    return self.sampler()([noise, labels] if self.num_classes else noise, training=False)
+    sampler = self.sampler()
+    return self._draw(sampler, [noise, labels] if self.num_classes else noise)
+
+  @tf.function
+  def _draw(self, sampler, inputs):
+    return sampler(inputs, training=False)
