@@ -131,7 +131,13 @@ def articles_mlp_iterations_per_second(iterations, warmup=5, batch_size=32):
 
 
 def project_step(arch, batch_size, **options):
-  """The project's GAN with `options` (Config fields), speed settings resolved for this device."""
+  """The project's GAN with `options` (Config fields), speed settings resolved for this device.
+
+  One discriminator update per step unless `options` say otherwise: the
+  reference's work. (The gan-tf recipe gives the unconditional dcgan a
+  second one, for sample quality; that costs time per step, not speed.)
+  """
+  options.setdefault("d_steps", 1)
   config = Config(arch=arch, batch_size=batch_size, **options).resolved()
   config = distribute.resolve_speed(config, tf.distribute.get_strategy())
   keras.utils.set_random_seed(0)
@@ -195,5 +201,5 @@ def epoch_overhead(arch, mnist_dir, tmp_dir, batch_size=256):
   # The last epoch ends with a save, and nothing else happens before training ends.
   checkpoint_share = (stamps["train_end"] - stamps["end", 3]) / config.checkpoint_every
   steps = 10000 // batch_size
-  compute = steps * batch_size / project_rate(arch, batch_size, steps=steps)
+  compute = steps * batch_size / project_rate(arch, batch_size, steps=steps, d_steps=config.resolved().d_steps)
   return epoch_seconds, checkpoint_share, compute
