@@ -109,8 +109,8 @@ class Config:
       filled["gp_weight"] = 10.0 if self.loss == "wasserstein_gp" else 0.0
     if self.d_steps is None:
       # The unconditional dcgan's discriminator lagged at one update per
-      # step: with two, FID at 50 epochs fell from 91 to about half (README
-      # "Sample quality of the recipes"). Conditional runs were measured,
+      # step: with two, FID at 50 epochs fell from 91 to 60 (README "Sample
+      # quality of the recipes"). Conditional runs were measured,
       # and are kept, at one.
       filled["d_steps"] = 2 if self.arch == "dcgan" and not self.conditional and self.recipe == "gan-tf" else 1
     if self.r1_gamma is None:

@@ -84,7 +84,7 @@ def weights(run_dir):
 
 
 def test_steps_per_execution_trains_the_same_steps(tmp_path, mnist):
-  base = Config(arch="dcgan", epochs=2, batch_size=32, grid=2, progress=False, deterministic=True)
+  base = Config(arch="dcgan", epochs=2, batch_size=32, grid=2, progress=False, deterministic=True, d_steps=1)
   train.train(dataclasses.replace(base, steps_per_execution=1), tmp_path / "one", dataset=mnist.take(256))
   logs = train.train(dataclasses.replace(base, steps_per_execution=3), tmp_path / "three", dataset=mnist.take(256))
   assert logs["step"] == 16  # 8 steps an epoch in calls of 3, 3 and 2.
