@@ -233,12 +233,12 @@ class GAN:
         self._sampler = models.build_generator(self.config.arch, self.latent_dim, self.image_shape, self.num_classes)
       # Compiled (once per setting): done eagerly, its many small ops cost
       # a small model more than an epoch's share of training.
-      self._prepare_sampler = tf.function(self._prepare_sampler_eagerly)
+      self._prepare_sampler = tf.function(self._fill_sampler)
     self._prepare_sampler(sample_from, bn_stats)
     self._sampler_key = key
     return self._sampler
 
-  def _prepare_sampler_eagerly(self, sample_from, bn_stats):
+  def _fill_sampler(self, sample_from, bn_stats):
     source = self.ema_generator if sample_from == "ema" else self.generator
     for target, value in zip(self._sampler.weights, source.weights, strict=True):
       target.assign(tf.cast(value, target.dtype))
