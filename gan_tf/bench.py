@@ -81,7 +81,7 @@ def reference_step_rate(arch, batch_size, steps, warmup=3):
   two tapes, the discriminator called separately on real and fake, float32,
   no XLA, one step per call, each batch fed from Python."""
   keras.utils.set_random_seed(0)
-  generator, discriminator = models.build(arch, 100, (28, 28, 1))
+  generator, discriminator = models.build(arch, 100, (28, 28, 1), stock_layers=True)
   g_opt, d_opt = keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4)
   bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
@@ -109,7 +109,7 @@ def articles_mlp_iterations_per_second(iterations, warmup=5, batch_size=32):
   `train_on_batch` on the discriminator for real and for fake, then on the
   stacked model for the generator, at batch 32."""
   keras.utils.set_random_seed(0)
-  generator, discriminator = models.build("mlp", 100, (28, 28, 1))
+  generator, discriminator = models.build("mlp", 100, (28, 28, 1), stock_layers=True)
   discriminator = keras.Sequential([discriminator, keras.layers.Activation("sigmoid")])
   discriminator.compile(loss="binary_crossentropy", optimizer=keras.optimizers.Adam(2e-4, 0.5), metrics=["accuracy"])
   discriminator.trainable = False
@@ -144,21 +144,35 @@ def project_step(arch, batch_size, **options):
   return GAN(config, (28, 28, 1)), config
 
 
-def project_rate(arch, batch_size, steps, warmup=3, source="constant", mnist_dir=None, **options):
-  """Images/s (or iterations/s) of the project's step, on a constant batch or on the real pipeline."""
+def project_rate(arch, batch_size, steps, warmup=3, **options):
+  """Images/s (or iterations/s) of the project's step on a constant batch."""
   gan, config = project_step(arch, batch_size, **options)
   k = config.steps_per_execution
-  if source == "constant":
-    batches = tf.data.Dataset.from_tensors((constant_batch(batch_size), tf.zeros([batch_size], tf.int32))).repeat()
-  else:
-    images = data.load_idx(mnist_dir, "test")
-    pipeline = data.Pipeline(images, batch_size, seed=0)
-    batches = pipeline.epoch(1).repeat()
+  batches = tf.data.Dataset.from_tensors((constant_batch(batch_size), tf.zeros([batch_size], tf.int32))).repeat()
   iterator = iter(batches)
   n = tf.constant(k)
   calls = max(1, steps // k)
   seconds_per_call = _time(lambda: gan.train_steps(iterator, n), calls, max(1, warmup // k + 1))
   return batch_size * k / seconds_per_call
+
+
+def pipeline_ratio(arch, batch_size, steps, mnist_dir, rounds=15):
+  """The real-data step rate over the constant-batch rate: one compiled step,
+  fed `steps` steps at a time from each source in turn, `rounds` times; the
+  median of the rounds' ratios. Interleaving in one process cancels what two
+  separate measurements on a shared machine would not (their speeds drift
+  by more than the few percent this measures)."""
+  gan, config = project_step(arch, batch_size)
+  k = config.steps_per_execution
+  constant = iter(tf.data.Dataset.from_tensors((constant_batch(batch_size), tf.zeros([batch_size], tf.int32))).repeat())
+  real = iter(data.Pipeline(data.load_idx(mnist_dir, "test"), batch_size, seed=0).batches())
+  n, calls = tf.constant(k), max(1, steps // k)
+
+  def seconds(iterator):
+    return _time(lambda: gan.train_steps(iterator, n), calls, 1)
+
+  ratios = [seconds(constant) / seconds(real) for _ in range(rounds)]
+  return float(np.median(ratios))
 
 
 def losses_after(arch, steps, mnist_dir, batch_size=16, **options):

@@ -379,11 +379,18 @@ class Pipeline:
     seed and the epoch's number.
     """
     tf = self._tf
+    options = tf.data.Options()
+    # tf.data's autotuning thread waits up to a minute between rounds, and
+    # destroying an iterator waits for it: runs ended (and stopped on
+    # Ctrl-C) up to a minute late. A batch is one gather, far faster than
+    # any step, so fixed settings lose nothing.
+    options.autotune.enabled = False
     return (tf.data.Dataset.range(first_epoch, 1 << 62)
             .flat_map(self._epoch_batches)
             .skip(skip)
-            .map(_normalise, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .prefetch(tf.data.AUTOTUNE))
+            .map(_normalise, num_parallel_calls=2, deterministic=True)
+            .prefetch(2)
+            .with_options(options))
 
   def epoch(self, epoch: int):
     """The batches of epoch `epoch` alone."""

@@ -38,7 +38,8 @@ def small_mnist(tmp_path_factory, mnist):
 def trained(tmp_path_factory, small_mnist):
   work = tmp_path_factory.mktemp("work")
   flagfile = work / "tiny.flags"
-  flagfile.write_text(f"--dataset=idx:{small_mnist}\n--split=test\n--batch_size=64\n--grid=2\n")
+  # --shuffle_buffer: older versions wrote it into flags.txt; it is still accepted.
+  flagfile.write_text(f"--dataset=idx:{small_mnist}\n--split=test\n--batch_size=64\n--grid=2\n--shuffle_buffer=10000\n")
   code, out, err = run("train", "--arch=mlp", "--epochs=2", f"--flagfile={flagfile}", cwd=work)
   assert code == 0, err
   return work, out, err

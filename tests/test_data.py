@@ -1,4 +1,6 @@
+import gc
 import gzip
+import time
 
 import numpy as np
 import pytest
@@ -75,6 +77,20 @@ def test_pipeline_runs_on_across_epochs():
   # A resume 3 steps into epoch 2 sees the rest of epoch 2 and then epoch 3, as a fresh run does.
   resumed = _indices(pipeline.batches(2, skip=3).take(2 * steps - 3))
   np.testing.assert_array_equal(resumed, np.concatenate(epochs)[3 * 64:])
+
+
+def test_iterator_is_released_at_once(mnist):
+  # tf.data's autotuning thread sleeps longer and longer between rounds (up
+  # to a minute), and destroying an iterator waited for it: a run ended, or
+  # stopped on Ctrl-C, that much late.
+  iterator = iter(data.Pipeline(mnist, 64, seed=0).batches())
+  end = time.perf_counter() + 8
+  while time.perf_counter() < end:
+    next(iterator)
+  start = time.perf_counter()
+  del iterator
+  gc.collect()
+  assert time.perf_counter() - start < 1.5
 
 
 def test_batch_larger_than_dataset(mnist):

@@ -31,6 +31,66 @@ def test_outputs_stay_float32_under_mixed_precision(policy):
     keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.parametrize("shape", [(64, 4, 4, 8), (64, 16)])
+def test_fused_batchnorm_computes_what_keras_does(shape):
+  x = tf.random.stateless_normal(shape, seed=[0, 1]) * 3 + 1
+  weight = tf.random.stateless_normal(shape, seed=[0, 2])
+  stock, fused = keras.layers.BatchNormalization(momentum=0.8), models.BatchNormalization(momentum=0.8)
+  for layer in (stock, fused):
+    layer.build(shape)
+    layer.gamma.assign(tf.linspace(0.5, 2.0, shape[-1]))
+    layer.beta.assign(tf.linspace(-1.0, 1.0, shape[-1]))
+  results = []
+  for layer in (stock, fused):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = layer(x, training=True)
+      loss = tf.reduce_sum(y * weight)
+    results.append([y, *tape.gradient(loss, [x, layer.gamma, layer.beta]), layer.moving_mean, layer.moving_variance])
+  for a, b in zip(*results, strict=True):
+    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+  assert float(tf.reduce_max(tf.abs(fused.moving_mean))) > 0.1  # The statistics moved.
+  np.testing.assert_allclose(fused(x, training=False), stock(x, training=False), rtol=1e-5, atol=1e-5)
+
+
+def test_fast_layers_keep_keras_checkpoints(tmp_path):
+  # A checkpoint written with either build restores into the other.
+  for arch in sorted(PARAMS):
+    fast, stock = models.build(arch, 100, (28, 28, 1)), models.build(arch, 100, (28, 28, 1), stock_layers=True)
+    path = tf.train.Checkpoint(generator=fast[0], discriminator=fast[1]).write(str(tmp_path / arch))
+    tf.train.Checkpoint(generator=stock[0], discriminator=stock[1]).read(path).assert_consumed()
+    for a, b in zip(fast, stock, strict=True):
+      inputs = tf.random.stateless_normal([4, *a.input_shape[1:]], seed=[0, 3])
+      np.testing.assert_allclose(a(inputs, training=False), b(inputs, training=False), atol=1e-5)
+
+
+def test_dropout_drops_its_rate_and_rescales():
+  layer = models.Dropout(0.3, seed=1)
+  x = tf.ones([64, 14, 14, 64])
+  first, second = layer(x, training=True), layer(x, training=True)
+  dropped = float(tf.reduce_mean(tf.cast(first == 0, tf.float32)))
+  assert abs(dropped - 0.3) < 0.005
+  np.testing.assert_allclose(np.unique(first.numpy()), [0.0, 1 / 0.7], rtol=1e-6)
+  assert bool(tf.reduce_any(first != second))  # A new mask per call.
+  assert bool(tf.reduce_all(layer(x, training=False) == x))
+  odd = layer(tf.ones([5, 3, 7]), training=True)  # An odd last axis takes the other path.
+  assert odd.shape == (5, 3, 7) and 0 < float(tf.reduce_mean(tf.cast(odd == 0, tf.float32))) < 1
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = layer(x, training=True)
+    total = tf.reduce_sum(y)
+  grad = tape.gradient(total, x)
+  np.testing.assert_array_equal(grad.numpy() == 0, y.numpy() == 0)  # Dropped units pass no gradient.
+
+
+def test_dropout_mask_follows_the_seed_generator():
+  a, b = models.Dropout(0.5, seed=7), models.Dropout(0.5, seed=7)
+  x = tf.ones([8, 16])
+  np.testing.assert_array_equal(a(x, training=True), b(x, training=True))
+  compiled = tf.function(lambda x: a(x, training=True), jit_compile=True)  # XLA, as --jit_compile uses it.
+  np.testing.assert_array_equal(compiled(x), b(x, training=True))
+
+
 def test_unknown_arch():
   with pytest.raises(UserError, match="unknown --arch='vae'"):
     models.build("vae", 100, (28, 28, 1))
