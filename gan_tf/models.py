@@ -51,9 +51,8 @@ class BatchNormalization(layers.BatchNormalization):
     # Keras averages the biased one.
     count = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
     variance = variance * (count - 1.0) / count
-    self.moving_mean.assign(self.moving_mean * self.momentum + tf.cast(mean, self.moving_mean.dtype) * (1.0 - self.momentum))
-    self.moving_variance.assign(
-        self.moving_variance * self.momentum + tf.cast(variance, self.moving_variance.dtype) * (1.0 - self.momentum))
+    for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+      moving.assign(moving * self.momentum + tf.cast(batch, moving.dtype) * (1.0 - self.momentum))
     if rank == 2:
       y = y[:, 0, 0, :]
     return tf.cast(y, self.compute_dtype)
