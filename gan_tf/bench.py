@@ -156,7 +156,7 @@ def project_rate(arch, batch_size, steps, warmup=3, **options):
   return batch_size * k / seconds_per_call
 
 
-def pipeline_ratio(arch, batch_size, steps, mnist_dir, rounds=9):
+def pipeline_ratio(arch, batch_size, steps, mnist_dir, rounds=15):
   """The real-data step rate over the constant-batch rate: one compiled step,
   fed `steps` steps at a time from each source in turn, `rounds` times; the
   median of the rounds' ratios. Interleaving in one process cancels what two
