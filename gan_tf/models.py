@@ -25,6 +25,7 @@ EMBEDDING_DIM = 50  # Of the generator's label embedding, as in keras-io's condi
 _MAX_FILTERS = 512
 
 
+@keras.saving.register_keras_serializable(package="gan_tf")
 class BatchNormalization(layers.BatchNormalization):
   """Keras's BatchNormalization, trained with TensorFlow's fused kernel.
 
@@ -58,6 +59,7 @@ class BatchNormalization(layers.BatchNormalization):
     return tf.cast(y, self.compute_dtype)
 
 
+@keras.saving.register_keras_serializable(package="gan_tf")
 class Dropout(layers.Dropout):
   """Keras's Dropout, with a mask drawn from 16 random bits per unit.
 
