@@ -76,6 +76,11 @@ def constant_batch(batch_size):
   return tf.random.uniform([batch_size, 28, 28, 1], -1, 1, seed=1)
 
 
+def constant_batches(batch_size):
+  """An endless iterator of the same (images, labels) batch: the step's input at no cost."""
+  return iter(tf.data.Dataset.from_tensors((constant_batch(batch_size), tf.zeros([batch_size], tf.int32))).repeat())
+
+
 def reference_step_rate(arch, batch_size, steps, warmup=3):
   """Images/s of a step written as the TensorFlow DCGAN tutorial writes it:
   two tapes, the discriminator called separately on real and fake, float32,
@@ -148,8 +153,7 @@ def project_rate(arch, batch_size, steps, warmup=3, **options):
   """Images/s (or iterations/s) of the project's step on a constant batch."""
   gan, config = project_step(arch, batch_size, **options)
   k = config.steps_per_execution
-  batches = tf.data.Dataset.from_tensors((constant_batch(batch_size), tf.zeros([batch_size], tf.int32))).repeat()
-  iterator = iter(batches)
+  iterator = constant_batches(batch_size)
   n = tf.constant(k)
   calls = max(1, steps // k)
   seconds_per_call = _time(lambda: gan.train_steps(iterator, n), calls, max(1, warmup // k + 1))
@@ -164,7 +168,7 @@ def pipeline_ratio(arch, batch_size, steps, mnist_dir, rounds=15):
   by more than the few percent this measures)."""
   gan, config = project_step(arch, batch_size)
   k = config.steps_per_execution
-  constant = iter(tf.data.Dataset.from_tensors((constant_batch(batch_size), tf.zeros([batch_size], tf.int32))).repeat())
+  constant = constant_batches(batch_size)
   real = iter(data.Pipeline(data.load_idx(mnist_dir, "test"), batch_size, seed=0).batches())
   n, calls = tf.constant(k), max(1, steps // k)
 

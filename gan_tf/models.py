@@ -74,17 +74,11 @@ class Dropout(layers.Dropout):
     if not (training and 0 < self.rate < 1) or self.noise_shape is not None:
       return super().call(inputs, training=training)
     seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
-    shape = tf.shape(inputs)
-    last = inputs.shape[-1]
-    if last is not None and last % 2 == 0:  # Each 32-bit draw is two neighbouring units' 16 bits.
-      bits = tf.random.stateless_uniform(tf.concat([shape[:-1], [last // 2]], 0), seed, minval=None, maxval=None,
-                                         dtype=tf.uint32, alg="philox")
-      halves = tf.reshape(tf.bitcast(bits, tf.uint16), shape)
-    else:
-      size = tf.size(inputs)
-      bits = tf.random.stateless_uniform([(size + 1) // 2], seed, minval=None, maxval=None, dtype=tf.uint32,
-                                         alg="philox")
-      halves = tf.reshape(tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:size], shape)
+    # Each 32-bit draw gives two neighbouring units their 16 bits.
+    size = tf.size(inputs)
+    bits = tf.random.stateless_uniform([(size + 1) // 2], seed, minval=None, maxval=None, dtype=tf.uint32,
+                                       alg="philox")
+    halves = tf.reshape(tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:size], tf.shape(inputs))
     keep = halves >= tf.constant(round(self.rate * 65536), tf.uint16)
     return tf.where(keep, inputs * tf.cast(1.0 / (1.0 - self.rate), inputs.dtype), tf.zeros_like(inputs))
 

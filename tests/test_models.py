@@ -77,7 +77,7 @@ def test_dropout_drops_its_rate_and_rescales():
   np.testing.assert_allclose(np.unique(first.numpy()), [0.0, 1 / 0.7], rtol=1e-6)
   assert bool(tf.reduce_any(first != second))  # A new mask per call.
   assert bool(tf.reduce_all(layer(x, training=False) == x))
-  odd = layer(tf.ones([5, 3, 7]), training=True)  # An odd last axis takes the other path.
+  odd = layer(tf.ones([5, 3, 7]), training=True)  # An odd number of units: half a draw is left over.
   assert odd.shape == (5, 3, 7) and 0 < float(tf.reduce_mean(tf.cast(odd == 0, tf.float32))) < 1
   with tf.GradientTape() as tape:
     tape.watch(x)
