@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Tests run in two processes (setup.cfg), and the binaries they start in
+# more: on a GPU each would otherwise reserve nearly all of its memory.
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 ROOT = Path(__file__).resolve().parents[1]
 # The real MNIST test split (10,000 digits, IDX files) beside the checkout.
