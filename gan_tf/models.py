@@ -86,7 +86,7 @@ class Dropout(layers.Dropout):
 def _inputs(shape, name, num_classes):
   x = keras.Input(shape, name=name)
   if not num_classes:
-    return x, [x], None
+    return x, x, None  # A lone tensor, as callers pass it (a list would make Keras warn at every call).
   label = keras.Input((), dtype="int32", name="label")
   return x, [x, label], label
 
