@@ -193,31 +193,58 @@ def losses_after(arch, steps, mnist_dir, batch_size=16, **options):
   return {k: float(values[k]) for k in ("d_loss", "g_loss")}
 
 
-def epoch_overhead(arch, mnist_dir, tmp_dir, batch_size=256):
-  """A whole epoch of `train()` on the 10,000 digits with the default
-  settings (input, sample PNG, history, loss plot and TensorBoard included),
-  the share of a checkpoint that falls on each epoch (one save every
-  `checkpoint_every` epochs), and the pure compute of the epoch's steps on
-  a constant batch, all in seconds."""
+def epoch_overhead(arch, mnist_dir, tmp_dir, epochs, batch_size=256):
+  """`epochs` whole epochs of `train()` on the 10,000 digits with the
+  default settings (input, progress line, sample PNG, history, loss plot,
+  TensorBoard, checkpoints) against the pure compute of as many steps on a constant batch.
+
+  After each epoch a callback times the same number of steps of a second,
+  already compiled GAN on a constant batch, so every epoch has its compute
+  measured beside it: this machine drifts by more between minutes than the
+  few percent measured. An epoch runs from its start to the next one's,
+  less that measurement, so the checkpoints saved between epochs count.
+  One more epoch runs first (it compiles). Sums, so that a rare cost (a
+  loss-plot redraw, a checkpoint) weighs what it weighs in a run. Returns
+  (epoch seconds, compute seconds, checkpoints saved in the window).
+  """
   from gan_tf import callbacks, train
 
+  digits = data.load_idx(mnist_dir, "test")
+  config = Config(arch=arch, epochs=epochs + 2, batch_size=batch_size, progress=False)
+  steps = len(digits) // batch_size
+  gan, compute_config = project_step(arch, batch_size, d_steps=config.resolved().d_steps)
+  k = compute_config.steps_per_execution
+  iterator, n = constant_batches(batch_size), tf.constant(k)
+
+  def compute_seconds(warmup=1):
+    return _time(lambda: gan.train_steps(iterator, n), steps // k, warmup) * (steps // k)
+
+  compute_seconds(warmup=3)  # Compiled before training starts.
+  measured = {"epoch": 0.0, "compute": 0.0}
   stamps = {}
 
-  class Stamp(callbacks.Callback):  # Runs after the default callbacks.
+  class Interleave(callbacks.Callback):  # Runs after the default callbacks.
     def on_epoch_begin(self, epoch):
-      stamps[epoch] = time.perf_counter()
+      now = time.perf_counter()
+      if 3 <= epoch <= epochs + 2:  # Closes epoch - 1, one of epochs 2 .. epochs + 1.
+        measured["epoch"] += now - stamps["begin"] - stamps["compute"]
+      stamps["begin"] = now
 
     def on_epoch_end(self, epoch, logs):
-      stamps["end", epoch] = time.perf_counter()
+      stamps["compute"] = compute_seconds() if 2 <= epoch <= epochs + 1 else 0.0
+      measured["compute"] += stamps["compute"]
 
-    def on_train_end(self, logs):
-      stamps["train_end"] = time.perf_counter()
+  class Terminal:  # The progress line as a terminal gets it: redrawn every 0.5 s.
+    def write(self, text):
+      pass
 
-  config = Config(arch=arch, epochs=3, batch_size=batch_size, progress=False)
-  train.train(config, tmp_dir, dataset=data.load_idx(mnist_dir, "test"), callbacks=[Stamp()])
-  epoch_seconds = stamps[3] - stamps[2]  # Epoch 2, from its start to the start of epoch 3.
-  # The last epoch ends with a save, and nothing else happens before training ends.
-  checkpoint_share = (stamps["train_end"] - stamps["end", 3]) / config.checkpoint_every
-  steps = 10000 // batch_size
-  compute = steps * batch_size / project_rate(arch, batch_size, steps=steps, d_steps=config.resolved().d_steps)
-  return epoch_seconds, checkpoint_share, compute
+    def flush(self):
+      pass
+
+    def isatty(self):
+      return True
+
+  # progress=False and a Progress of its own: the line is drawn, to nowhere.
+  train.train(config, tmp_dir, dataset=digits, callbacks=[callbacks.Progress(Terminal()), Interleave()])
+  saves = (epochs + 1) // config.checkpoint_every - 1 // config.checkpoint_every
+  return measured["epoch"], measured["compute"], saves
