@@ -28,13 +28,14 @@ def write_idx(path, array, magic_dims=None):
 
 @pytest.fixture(scope="session")
 def mnist_dir(tmp_path_factory):
-  """The real MNIST test split if it is beside the checkout, else 1,000 synthetic digits-like images."""
+  """The real MNIST test split if it is beside the checkout, else 2,048
+  synthetic digit-like images (tests slice up to 2,000 of them)."""
   if (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").exists():
     return SHARED_MNIST
   d = tmp_path_factory.mktemp("mnist")
   rng = np.random.default_rng(0)
-  images = np.zeros((1000, 28, 28), np.uint8)
-  labels = rng.integers(0, 10, 1000)
+  images = np.zeros((2048, 28, 28), np.uint8)
+  labels = rng.integers(0, 10, 2048)
   for i, y in enumerate(labels):  # A bar whose position is the label: structure a GAN can learn.
     images[i, 4:24, 2 + 2 * y: 5 + 2 * y] = 255
   write_idx(d / "t10k-images-idx3-ubyte.gz", images)
