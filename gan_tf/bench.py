@@ -179,6 +179,25 @@ def pipeline_ratio(arch, batch_size, steps, mnist_dir, rounds=15):
   return float(np.median(ratios))
 
 
+def steps_per_call_ratio(arch, batch_size, steps, k=8, rounds=15):
+  """The step rate with `k` steps per compiled call over that with one: the
+  same compiled function (the number of steps is a tensor argument), fed
+  the same constant batch, `steps` steps each way in turn, `rounds` times.
+  Returns the median of the rounds' ratios, and their lowest and highest:
+  the gain is a few percent, and separate processes drift by more."""
+  gan, _ = project_step(arch, batch_size, steps_per_execution=k)
+  iterator = constant_batches(batch_size)
+  one, many = tf.constant(1), tf.constant(k)
+  calls = max(1, steps // k)
+  _time(lambda: gan.train_steps(iterator, many), 1, 2)
+  ratios = []
+  for _ in range(rounds):
+    single = _time(lambda: gan.train_steps(iterator, one), calls * k, 1)
+    grouped = _time(lambda: gan.train_steps(iterator, many), calls, 1) / k
+    ratios.append(single / grouped)
+  return float(np.median(ratios)), float(min(ratios)), float(max(ratios))
+
+
 def losses_after(arch, steps, mnist_dir, batch_size=16, **options):
   """d_loss and g_loss after `steps` steps on real data, for the correctness check.
 
@@ -205,7 +224,8 @@ def epoch_overhead(arch, mnist_dir, tmp_dir, epochs, batch_size=256):
   less that measurement, so the checkpoints saved between epochs count.
   One more epoch runs first (it compiles). Sums, so that a rare cost (a
   loss-plot redraw, a checkpoint) weighs what it weighs in a run. Returns
-  (epoch seconds, compute seconds, checkpoints saved in the window).
+  (epoch seconds, compute seconds, checkpoints saved in the window, and the
+  seconds each callback and the checkpoint saves took in the window).
   """
   from gan_tf import callbacks, train
 
@@ -244,7 +264,39 @@ def epoch_overhead(arch, mnist_dir, tmp_dir, epochs, batch_size=256):
     def isatty(self):
       return True
 
-  # progress=False and a Progress of its own: the line is drawn, to nowhere.
-  train.train(config, tmp_dir, dataset=digits, callbacks=[callbacks.Progress(Terminal()), Interleave()])
+  # Where the time outside the steps goes: each callback's share of the
+  # window (its epoch-end and step-end calls), and the checkpoints'.
+  parts = {}
+  in_window = lambda: 2 <= stamps.get("epoch", 0) <= epochs + 1  # noqa: E731
+
+  def timed(name, method):
+    def wrapper(*args, **kwargs):
+      start = time.perf_counter()
+      try:
+        return method(*args, **kwargs)
+      finally:
+        if in_window():
+          parts[name] = parts.get(name, 0.0) + time.perf_counter() - start
+    return wrapper
+
+  def default_callbacks(*args):
+    made = original_defaults(*args) + [callbacks.Progress(Terminal())]
+    for cb in made:
+      for method in ("on_epoch_end", "on_step_end"):
+        setattr(cb, method, timed(type(cb).__name__, getattr(cb, method)))
+    return made
+
+  class Epoch(callbacks.Callback):  # Which epoch the timed calls belong to.
+    def on_epoch_begin(self, epoch):
+      stamps["epoch"] = epoch
+
+  original_defaults, original_save = train.default_callbacks, train.Checkpoints.save
+  train.default_callbacks = default_callbacks
+  train.Checkpoints.save = timed("checkpoints", original_save)
+  try:
+    # progress=False and a Progress of its own: the line is drawn, to nowhere.
+    train.train(config, tmp_dir, dataset=digits, callbacks=[Epoch(), Interleave()])
+  finally:
+    train.default_callbacks, train.Checkpoints.save = original_defaults, original_save
   saves = (epochs + 1) // config.checkpoint_every - 1 // config.checkpoint_every
-  return measured["epoch"], measured["compute"], saves
+  return measured["epoch"], measured["compute"], saves, parts

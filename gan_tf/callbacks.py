@@ -236,6 +236,12 @@ class Progress(Callback):
   def on_train_begin(self, run):
     self.gan, self.steps, self.batch = run.gan, run.steps_per_epoch, run.batch_size
     self.epochs = run.config.epochs
+    if run.speed is not None and run.start_epoch < self.epochs:
+      s = run.speed
+      self._print(f"{s.precision}, XLA {'on' if s.jit_compile == 'true' else 'off'}, "
+                  f"{s.steps_per_execution} step{'s' * (s.steps_per_execution > 1)} per call, "
+                  f"{'one discriminator call' if s.fused_discriminator == 'true' else 'two discriminator calls'} "
+                  f"per step, {run.steps_per_epoch} steps per epoch\n")
     if run.start_epoch:
       self._print(f"resuming {run.run_dir} at epoch {run.start_epoch + 1} (step {int(run.gan.step.numpy())})\n")
 

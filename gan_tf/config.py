@@ -68,13 +68,19 @@ class Config:
   # None: the recipe's (gan-tf: 1 for conditional runs, else 0; original: 0).
   r1_gamma: float | None = None
   spectral_norm: bool = False
+  # Top-k training (Sinha et al., 2020): the generator learns only from the
+  # fakes the discriminator rates highest, a share of the batch that starts
+  # at 1 and shrinks by a factor top_k_decay an epoch down to top_k (1:
+  # every fake counts).
+  top_k: float = 1.0
+  top_k_decay: float = 0.99
   # Decay of the moving average of the generator's weights (0: it follows
   # the generator exactly).
   ema_decay: float | None = None
   # Which generator draws samples and is evaluated and exported.
   sample_from: str = "ema"
   # BatchNorm statistics when sampling: "standing" recomputes them for the
-  # sampled weights from 1024 fresh draws; "moving" uses training's averages.
+  # sampled weights from 512 fresh draws; "moving" uses training's averages.
   bn_stats: str | None = None
   # Sample quality during training (0: off); see evaluate.py.
   eval_every: int = 0
@@ -130,6 +136,10 @@ class Config:
     for name in ("gp_weight", "r1_gamma"):
       if not getattr(self, name) >= 0:
         raise UserError(f"--{name} must be 0 (off) or positive, got {getattr(self, name)!r}")
+    if not 0 < self.top_k <= 1:
+      raise UserError(f"--top_k must be in (0, 1] (1: off), got {self.top_k!r}")
+    if not 0 < self.top_k_decay <= 1:
+      raise UserError(f"--top_k_decay must be in (0, 1], got {self.top_k_decay!r}")
     if not isinstance(self.image_size, int) or self.image_size < 0:
       raise UserError(f"--image_size must be 0 (the dataset's own) or a size such as 28, 32 or 64, got {self.image_size!r}")
     if self.channels not in (0, 1, 3):
@@ -193,12 +203,18 @@ def load_run_config(run_dir) -> Config | None:
     raise UserError(f"{path} is not a valid run config ({e}); remove it or choose another --checkpoint_dir")
 
 
-def write_run_config(run_dir, config: Config, image_shape, num_classes=0) -> None:
-  """`config.json` (the config plus the data's image shape and, for a
-  conditional run, its number of classes) and `flags.txt`."""
+SPEED_FIELDS = ("precision", "jit_compile", "steps_per_execution", "fused_discriminator")
+
+
+def write_run_config(run_dir, config: Config, image_shape, num_classes=0, speed: Config | None = None) -> None:
+  """`config.json` (the config plus the data's image shape, for a
+  conditional run its number of classes, and the speed settings "auto"
+  became on this device, under "resolved_speed") and `flags.txt`."""
   record = json.loads(config.to_json())
   record["image_shape"] = list(image_shape)
   record["num_classes"] = num_classes
+  if speed is not None:
+    record["resolved_speed"] = {name: getattr(speed, name) for name in SPEED_FIELDS}
   atomic_write_text(Path(run_dir) / "config.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
   atomic_write_text(Path(run_dir) / "flags.txt", config.to_flagfile())
 

@@ -10,6 +10,8 @@ from gan_tf.errors import UserError
 
 SUM = tf.distribute.ReduceOp.SUM
 METRICS = ("d_loss", "g_loss", "d_acc")
+# Draws through the sampled weights that make its standing BatchNorm statistics.
+STANDING_DRAWS = 512
 
 
 @contextlib.contextmanager
@@ -190,7 +192,11 @@ class GAN:
       d_loss = mean(per_example)
       d_scaled = self.d_optimizer.scale_loss(d_loss)
       if not d_only:
-        g_loss = mean(losses.generator_loss(fake_logits, config.loss))
+        g_per_example = losses.generator_loss(fake_logits, config.loss)
+        if config.top_k < 1:
+          g_loss = self._top_k_loss(g_per_example, fake_logits, local, ctx.num_replicas_in_sync)
+        else:
+          g_loss = mean(g_per_example)
         g_scaled = self.g_optimizer.scale_loss(g_loss)
     if not d_only:
       g_vars = self.generator.trainable_variables
@@ -200,6 +206,14 @@ class GAN:
       return {}
     return {"d_loss": d_loss, "g_loss": g_loss,
             "d_acc": mean(losses.discriminator_accuracy(real_logits, fake_logits, config.loss))}
+
+  def _top_k_loss(self, per_example, fake_logits, local, replicas):
+    """The generator's loss over the k fakes of this replica's part that the
+    discriminator rates most real; k/local shrinks from 1 by top_k_decay an epoch to top_k."""
+    share = tf.maximum(self.config.top_k, self.config.top_k_decay ** tf.cast(self.epoch, tf.float32))
+    k = tf.maximum(1, tf.cast(tf.math.ceil(share * tf.cast(local, tf.float32)), tf.int32))
+    _, best = tf.math.top_k(tf.reshape(tf.cast(fake_logits, tf.float32), [-1]), k)
+    return tf.reduce_sum(tf.gather(per_example, best)) / tf.cast(k * replicas, tf.float32)
 
   def metric_results(self) -> dict:
     """The epoch's running means as Python floats (this waits for the device)."""
@@ -214,7 +228,7 @@ class GAN:
 
     Its weights are the EMA's or the raw generator's (`sample_from`, default
     the config's). With `bn_stats="standing"` its BatchNorm statistics are
-    those of 1024 fresh draws through these very weights: the moving
+    those of STANDING_DRAWS fresh draws through these very weights: the moving
     averages of training belong to the raw generator's past weights, which
     no longer match, least of all an average of weights. (Sampling with the
     batch's own statistics does as well, but makes an image depend on the
@@ -249,11 +263,11 @@ class GAN:
         norm.moving_mean.assign(raw.moving_mean)
         norm.moving_variance.assign(raw.moving_variance)
     elif norms:
-      noise = tf.random.stateless_normal([1024, self.latent_dim], seed=[self.config.seed, 2])
+      noise = tf.random.stateless_normal([STANDING_DRAWS, self.latent_dim], seed=[self.config.seed, 2])
       momenta = [norm.momentum for norm in norms]
       for norm in norms:
         norm.momentum = 0.0  # The moving statistics become this batch's.
-      labels = tf.range(1024, dtype=tf.int32) % max(self.num_classes, 1)
+      labels = tf.range(STANDING_DRAWS, dtype=tf.int32) % max(self.num_classes, 1)
       self._sampler([noise, labels] if self.num_classes else noise, training=True)
       for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum

@@ -29,6 +29,8 @@ class Run:
   steps_per_epoch: int
   batch_size: int
   start_epoch: int
+  # The speed settings in effect ("auto" resolved for this device).
+  speed: config_lib.Config | None = None
 
 
 def default_callbacks(config, run_dir, data):
@@ -111,9 +113,9 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
   start_epoch = int(gan.epoch.numpy())
   global_step = int(gan.step.numpy())  # Kept on the host too, so the loop never reads it from the device.
   if chief:
-    config_lib.write_run_config(run_dir, config, data.image_shape, gan.num_classes)
+    config_lib.write_run_config(run_dir, config, data.image_shape, gan.num_classes, speed)
 
-  run = Run(config, run_dir, gan, pipeline.steps_per_epoch, config.batch_size, start_epoch)
+  run = Run(config, run_dir, gan, pipeline.steps_per_epoch, config.batch_size, start_epoch, speed)
   # Only the chief shows and writes anything besides checkpoints.
   cbs = default_callbacks(config, run_dir, data) + list(callbacks or []) if chief else []
   for cb in cbs:

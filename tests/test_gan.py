@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from gan_tf import gan as gan_lib
 from gan_tf.config import Config
 from gan_tf.errors import UserError
 from gan_tf.gan import GAN
@@ -38,6 +39,22 @@ def test_losses_match_the_tutorials_step():
   values = gan.train_step(images)
   assert float(values["g_loss"]) == pytest.approx(expected_g, rel=1e-4)
   assert float(values["d_loss"]) == pytest.approx(expected_d, rel=1e-4)
+
+
+def test_top_k_trains_the_generator_on_the_fakes_rated_most_real():
+  """--top_k: the generator's loss is the mean over the k fakes with the
+  highest logits, k = ceil(share * batch), the share shrinking per epoch."""
+  gan = GAN(Config(arch="mlp", latent_dim=16, top_k=0.5, top_k_decay=0.8).resolved(), (28, 28, 1))
+  images = tf.random.uniform([8, 28, 28, 1], -1, 1)
+  noise = tf.random.stateless_normal([8, 16], seed=[0, 0])  # What the first step draws with seed 0.
+  gan.epoch.assign(2)  # Share max(0.5, 0.8^2 = 0.64): k = ceil(5.12) = 6 of 8.
+  logits = gan.discriminator(gan.generator(noise, training=True), training=True).numpy().ravel()
+  best6 = np.sort(logits)[-6:]
+  expected = np.mean(np.log1p(np.exp(-best6)))  # Nonsaturating: softplus(-logit).
+  assert not np.isclose(expected, np.mean(np.log1p(np.exp(-logits))), rtol=1e-3)  # Not the whole batch's.
+  assert float(gan.train_step(images)["g_loss"]) == pytest.approx(expected, rel=1e-4)
+  with pytest.raises(UserError, match="--top_k"):
+    Config(arch="mlp", top_k=0.0).resolved()
 
 
 def test_sample_noise_is_fixed_by_seed():
@@ -79,7 +96,7 @@ def test_standing_statistics_match_batch_statistics(arch):
   batch_stats = tf.keras.models.clone_model(sampler)
   batch_stats.set_weights(sampler.get_weights())
   # On the draws the statistics came from (seed [config.seed, 2]), the same images.
-  standing_noise = tf.random.stateless_normal([1024, 16], seed=[0, 2])
+  standing_noise = tf.random.stateless_normal([gan_lib.STANDING_DRAWS, 16], seed=[0, 2])
   np.testing.assert_allclose(sampler(standing_noise, training=False).numpy(),
                              batch_stats(standing_noise, training=True).numpy(), atol=1e-4)
   noise = tf.random.stateless_normal([1024, 16], seed=[9, 9])

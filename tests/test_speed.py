@@ -1,6 +1,7 @@
 """Speed options: each one trains, and matches the float32 reference step within a stated tolerance."""
 
 import dataclasses
+import json
 
 import keras
 import numpy as np
@@ -62,7 +63,9 @@ def test_fused_discriminator_flag():
   assert not GAN(Config(arch="dcgan", latent_dim=8, grid=2, fused_discriminator="false").resolved(), (28, 28, 1)).fused
 
 
-def test_auto_speed_settings_on_cpu():
+def test_auto_speed_settings_on_cpu(monkeypatch):
+  monkeypatch.setattr(distribute, "cpu_bfloat16_speedup", lambda: 1.0)  # A CPU without fast bfloat16.
+
   def resolved(arch, replicas=1):
     strategy = tf.distribute.get_strategy()
     if replicas > 1:  # Only its number of replicas is read.
@@ -76,6 +79,27 @@ def test_auto_speed_settings_on_cpu():
   # Set values are kept.
   assert distribute.resolve_speed(Config(arch="mlp", jit_compile="false").resolved(),
                                   tf.distribute.get_strategy()).jit_compile == "false"
+  # A CPU whose bfloat16 convolutions are fast gives the dcgan bfloat16, the mlp not (no gain measured).
+  monkeypatch.setattr(distribute, "cpu_bfloat16_speedup", lambda: 1.5)
+  assert resolved("dcgan").precision == "mixed_bfloat16"
+  assert resolved("mlp").precision == "float32"
+  assert distribute.resolve_speed(Config(arch="dcgan", precision="float32").resolved(),
+                                  tf.distribute.get_strategy()).precision == "float32"
+
+
+def test_bfloat16_speedup_is_measured_once_per_machine(tmp_path, monkeypatch):
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+  calls = []
+  measure = distribute._measure_bfloat16_speedup
+  monkeypatch.setattr(distribute, "_measure_bfloat16_speedup", lambda: calls.append(1) or measure(batch=4, rounds=2))
+  first = distribute.cpu_bfloat16_speedup()
+  assert 0 < first < 100 and calls == [1]
+  cache = json.loads((tmp_path / "gan_tf" / "device.json").read_text())
+  assert list(cache.values()) == [first] and "TensorFlow" in next(iter(cache))
+  assert distribute.cpu_bfloat16_speedup() == first and calls == [1]  # Read back, not measured again.
+  (tmp_path / "gan_tf" / "device.json").write_text("not json")  # A damaged cache is measured again.
+  distribute.cpu_bfloat16_speedup()
+  assert calls == [1, 1]
 
 
 def weights(run_dir):
