@@ -24,14 +24,18 @@ def test_progress_in_a_log_file_is_plain_lines(mnist, tmp_path):
   text = progress_output(io.StringIO(), mnist, tmp_path, log_seconds=0.0)
   assert "\r" not in text and "\x1b" not in text
   lines = text.splitlines()
-  assert len(lines) >= 3  # Some interim lines, then the epoch's summary.
-  assert "ETA" in lines[0] and "img/s" in lines[0] and "g_loss" in lines[0]
+  # First the speed settings "auto" chose on this device, then some interim lines and the epoch's summary.
+  assert lines[0] == "float32, XLA on, 1 step per call, two discriminator calls per step, 8 steps per epoch"
+  assert len(lines) >= 4
+  assert "ETA" in lines[1] and "img/s" in lines[1] and "g_loss" in lines[1]
   assert lines[-1].startswith("epoch 1/1 8/8")
 
 
 def test_progress_on_a_terminal_is_one_updating_line(mnist, tmp_path):
   text = progress_output(FakeTerminal(), mnist, tmp_path)
-  assert text.count("\n") == 1 and text.endswith("\n") and text.startswith("\r")
+  settings, progress = text.split("\n", 1)
+  assert "step per call" in settings
+  assert progress.count("\n") == 1 and progress.endswith("\n") and progress.startswith("\r")
 
 
 def test_grid_layout():
