@@ -236,8 +236,8 @@ class Progress(Callback):
   def on_train_begin(self, run):
     self.gan, self.steps, self.batch = run.gan, run.steps_per_epoch, run.batch_size
     self.epochs = run.config.epochs
-    if run.speed is not None and run.start_epoch < self.epochs:
-      s = run.speed
+    if run.start_epoch < self.epochs:
+      s = run.gan.config  # The speed settings in effect: "auto" resolved for this device.
       self._print(f"{s.precision}, XLA {'on' if s.jit_compile == 'true' else 'off'}, "
                   f"{s.steps_per_execution} step{'s' * (s.steps_per_execution > 1)} per call, "
                   f"{'one discriminator call' if s.fused_discriminator == 'true' else 'two discriminator calls'} "

@@ -29,8 +29,6 @@ class Run:
   steps_per_epoch: int
   batch_size: int
   start_epoch: int
-  # The speed settings in effect ("auto" resolved for this device).
-  speed: config_lib.Config | None = None
 
 
 def default_callbacks(config, run_dir, data):
@@ -115,7 +113,7 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
   if chief:
     config_lib.write_run_config(run_dir, config, data.image_shape, gan.num_classes, speed)
 
-  run = Run(config, run_dir, gan, pipeline.steps_per_epoch, config.batch_size, start_epoch, speed)
+  run = Run(config, run_dir, gan, pipeline.steps_per_epoch, config.batch_size, start_epoch)
   # Only the chief shows and writes anything besides checkpoints.
   cbs = default_callbacks(config, run_dir, data) + list(callbacks or []) if chief else []
   for cb in cbs:
