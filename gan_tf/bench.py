@@ -236,8 +236,8 @@ def epoch_overhead(arch, mnist_dir, tmp_dir, epochs, batch_size=256):
   k = compute_config.steps_per_execution
   iterator, n = constant_batches(batch_size), tf.constant(k)
 
-  def compute_seconds(warmup=1):
-    return _time(lambda: gan.train_steps(iterator, n), steps // k, warmup) * (steps // k)
+  def compute_seconds(warmup=1):  # Of `steps` steps, however many a call runs.
+    return _time(lambda: gan.train_steps(iterator, n), max(1, steps // k), warmup) / k * steps
 
   compute_seconds(warmup=3)  # Compiled before training starts.
   measured = {"epoch": 0.0, "compute": 0.0}

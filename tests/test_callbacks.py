@@ -15,8 +15,9 @@ class FakeTerminal(io.StringIO):
 
 def progress_output(stream, mnist, tmp_path, **kwargs):
   progress = callbacks.Progress(stream=stream, **kwargs)
-  train.train(Config(arch="mlp", epochs=1, batch_size=32, progress=False), tmp_path, dataset=mnist.take(256),
-              callbacks=[progress])
+  # Two steps per call, so the 8-step epoch has interim updates.
+  train.train(Config(arch="mlp", epochs=1, batch_size=32, progress=False, steps_per_execution=2), tmp_path,
+              dataset=mnist.take(256), callbacks=[progress])
   return stream.getvalue()
 
 
@@ -24,8 +25,9 @@ def test_progress_in_a_log_file_is_plain_lines(mnist, tmp_path):
   text = progress_output(io.StringIO(), mnist, tmp_path, log_seconds=0.0)
   assert "\r" not in text and "\x1b" not in text
   lines = text.splitlines()
-  # First the speed settings "auto" chose on this device, then some interim lines and the epoch's summary.
-  assert lines[0] == "float32, XLA on, 1 step per call, two discriminator calls per step, 8 steps per epoch"
+  # First the speed settings (those left "auto" as chosen on this device), then some interim lines and the
+  # epoch's summary.
+  assert lines[0] == "float32, XLA on, 2 steps per call, two discriminator calls per step, 8 steps per epoch"
   assert len(lines) >= 4
   assert "ETA" in lines[1] and "img/s" in lines[1] and "g_loss" in lines[1]
   assert lines[-1].startswith("epoch 1/1 8/8")
@@ -34,7 +36,7 @@ def test_progress_in_a_log_file_is_plain_lines(mnist, tmp_path):
 def test_progress_on_a_terminal_is_one_updating_line(mnist, tmp_path):
   text = progress_output(FakeTerminal(), mnist, tmp_path)
   settings, progress = text.split("\n", 1)
-  assert "step per call" in settings
+  assert "steps per call" in settings
   assert progress.count("\n") == 1 and progress.endswith("\n") and progress.startswith("\r")
 
 
