@@ -16,8 +16,9 @@ from gan_tf.fileio import atomic_write_text
 # tutorial (Adam 1e-4 for both networks, samples from the raw generator with
 # BatchNorm's moving averages) and the Keras articles' MLP GAN (Adam 2e-4,
 # beta_1 0.5, likewise sampled). "gan-tf" is this project's: Adam with
-# beta_1 0.5 (dcgan at 4e-4, the DCGAN paper's 2e-4 scaled to the batch of
-# 256, which measured better than 2e-4 at 50 epochs), and samples from an EMA
+# beta_1 0.5 (0 for an unconditional dcgan: Config.resolved; dcgan at 4e-4,
+# the DCGAN paper's 2e-4 scaled to the batch of 256, which measured better
+# than 2e-4 at 50 epochs), and samples from an EMA
 # of the generator's weights with BatchNorm statistics recomputed for those
 # weights; README "Sample quality" has the measurements.
 RECIPES = {

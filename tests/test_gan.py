@@ -117,8 +117,11 @@ def test_recipes_fill_only_what_is_unset():
   assert tutorial.d_steps == 1
   ours = Config(arch="dcgan").resolved()
   assert ours.recipe == "gan-tf" and ours.ema_decay > 0 and ours.bn_stats == "standing" and ours.d_steps == 2
+  assert ours.beta_1 == 0.0 and Config(arch="mlp").resolved().beta_1 == 0.5
   # Conditional runs keep the settings they were measured with.
-  assert Config(arch="dcgan", conditional=True).resolved().d_steps == 1
+  conditional = Config(arch="dcgan", conditional=True).resolved()
+  assert (conditional.d_steps, conditional.beta_1) == (1, 0.5)
+  assert Config(arch="dcgan", beta_1=0.9).resolved().beta_1 == 0.9
   assert Config(arch="dcgan", d_steps=1).resolved().d_steps == 1
   mine = Config(arch="mlp", recipe="original", g_lr=1e-3, bn_stats="standing").resolved()
   assert (mine.g_lr, mine.d_lr, mine.beta_1, mine.bn_stats) == (1e-3, 2e-4, 0.5, "standing")
