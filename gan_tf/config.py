@@ -15,18 +15,31 @@ from gan_tf.fileio import atomic_write_text
 # "original" is the source each architecture comes from: the TensorFlow DCGAN
 # tutorial (Adam 1e-4 for both networks, samples from the raw generator with
 # BatchNorm's moving averages) and the Keras articles' MLP GAN (Adam 2e-4,
-# beta_1 0.5, likewise sampled). "gan-tf" is this project's: Adam with
-# beta_1 0.5 (0 for an unconditional dcgan: Config.resolved; dcgan at 4e-4,
-# the DCGAN paper's 2e-4 scaled to the batch of 256, which measured better
-# than 2e-4 at 50 epochs), and samples from an EMA
-# of the generator's weights with BatchNorm statistics recomputed for those
-# weights; README "Sample quality" has the measurements.
+# beta_1 0.5, likewise sampled). "gan-tf" is this project's, each choice
+# measured (README "Sample quality of the recipes"):
+# - dcgan at Adam 4e-4, the DCGAN paper's 2e-4 scaled to the batch of 256
+#   (better than 2e-4 at 50 epochs);
+# - dcgan with beta_1 0 (no momentum, as BigGAN and StyleGAN train): FID at
+#   50 epochs 56 -> 35, classifier score 7.5 -> 7.9;
+# - dcgan with 2 discriminator updates per step: its discriminator lagged at
+#   one (FID at 50 epochs 91 -> 60);
+# - samples from an EMA of the generator's weights with BatchNorm
+#   statistics recomputed for those weights.
 RECIPES = {
-    ("dcgan", "original"): dict(g_lr=1e-4, d_lr=1e-4, beta_1=0.9, ema_decay=0.0, bn_stats="moving"),
-    ("mlp", "original"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.0, bn_stats="moving"),
-    ("dcgan", "gan-tf"): dict(g_lr=4e-4, d_lr=4e-4, beta_1=0.5, ema_decay=0.999, bn_stats="standing"),
-    ("mlp", "gan-tf"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.999, bn_stats="standing"),
+    ("dcgan", "original"): dict(g_lr=1e-4, d_lr=1e-4, beta_1=0.9, ema_decay=0.0, bn_stats="moving",
+                                d_steps=1, r1_gamma=0.0),
+    ("mlp", "original"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.0, bn_stats="moving",
+                              d_steps=1, r1_gamma=0.0),
+    ("dcgan", "gan-tf"): dict(g_lr=4e-4, d_lr=4e-4, beta_1=0.0, ema_decay=0.999, bn_stats="standing",
+                              d_steps=2, r1_gamma=0.0),
+    ("mlp", "gan-tf"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.999, bn_stats="standing",
+                            d_steps=1, r1_gamma=0.0),
 }
+# What a --conditional run changes in a recipe. gan-tf: R1 at 1 (without it
+# a conditional dcgan collapsed to one image per class by epoch 30: recall
+# 0.000, FID 198; with it recall 0.400, FID 20.6; README "Conditional
+# generation"), and the beta_1 and discriminator updates it was measured with.
+CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, r1_gamma=1.0)}
 ARCHS = sorted({arch for arch, _ in RECIPES})
 RECIPE_NAMES = ("gan-tf", "original")
 
@@ -111,26 +124,10 @@ class Config:
       raise UserError(f"unknown --arch={self.arch!r}; choose one of {', '.join(ARCHS)}")
     if self.recipe not in RECIPE_NAMES:
       raise UserError(f"unknown --recipe={self.recipe!r}; choose one of {', '.join(RECIPE_NAMES)}")
-    filled = {k: v for k, v in RECIPES[self.arch, self.recipe].items() if getattr(self, k) is None}
+    recipe = {**RECIPES[self.arch, self.recipe], **(CONDITIONAL.get(self.recipe, {}) if self.conditional else {})}
+    filled = {k: v for k, v in recipe.items() if getattr(self, k) is None}
     if self.gp_weight is None:
       filled["gp_weight"] = 10.0 if self.loss == "wasserstein_gp" else 0.0
-    if self.beta_1 is None and self.arch == "dcgan" and not self.conditional and self.recipe == "gan-tf":
-      # Adam without momentum (beta_1 0, as BigGAN and StyleGAN train):
-      # FID at epoch 20 fell from 146 to 67, classifier score rose from 6.4 to
-      # 7.4 (README "Sample quality of the recipes"). Conditional runs were
-      # measured, and are kept, at 0.5.
-      filled["beta_1"] = 0.0
-    if self.d_steps is None:
-      # The unconditional dcgan's discriminator lagged at one update per
-      # step: with two, FID at 50 epochs fell from 91 to 60 (README "Sample
-      # quality of the recipes"). Conditional runs were measured,
-      # and are kept, at one.
-      filled["d_steps"] = 2 if self.arch == "dcgan" and not self.conditional and self.recipe == "gan-tf" else 1
-    if self.r1_gamma is None:
-      # A conditional dcgan at the gan-tf settings collapsed to one image per
-      # class by epoch 30 without it (recall 0.000, FID 198); with R1 at 1:
-      # recall 0.400, FID 20.6 (README "Conditional generation").
-      filled["r1_gamma"] = 1.0 if self.conditional and self.recipe == "gan-tf" else 0.0
     config = dataclasses.replace(self, **filled)
     config._validate()
     return config
