@@ -174,7 +174,9 @@ def plot_history(rows) -> bytes:
     other.set(ylabel="precision, recall", ylim=(0, 1))
     handles = axes[1].get_legend_handles_labels()
     more = other.get_legend_handles_labels()
-    axes[1].legend(handles[0] + more[0], handles[1] + more[1], loc="upper right")
+    # Below the axes: inside, it hides the late points, where the curves end.
+    axes[1].legend(handles[0] + more[0], handles[1] + more[1], loc="upper center",
+                   bbox_to_anchor=(0.5, -0.15), ncol=3, frameon=False)
   for ax in axes:
     ax.grid(alpha=0.3)
   fig.tight_layout()
