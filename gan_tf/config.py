@@ -8,6 +8,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from gan_tf import augment as augment_lib
 from gan_tf.errors import UserError
 from gan_tf.fileio import atomic_write_text
 
@@ -82,6 +83,9 @@ class Config:
   # None: the recipe's (gan-tf: 1 for conditional runs, else 0; original: 0).
   r1_gamma: float | None = None
   spectral_norm: bool = False
+  # DiffAugment: transforms (augment.POLICIES, comma-separated) applied to
+  # every image the discriminator sees, real or generated ("": none).
+  augment: str = ""
   # Top-k training (Sinha et al., 2020): the generator learns only from the
   # fakes the discriminator rates highest, a share of the batch that starts
   # at 1 and shrinks by a factor top_k_decay an epoch down to top_k (1:
@@ -140,6 +144,10 @@ class Config:
     for name in ("gp_weight", "r1_gamma"):
       if not getattr(self, name) >= 0:
         raise UserError(f"--{name} must be 0 (off) or positive, got {getattr(self, name)!r}")
+    try:
+      augment_lib.parse(self.augment)
+    except ValueError as e:
+      raise UserError(f"--augment={self.augment!r}: {e}") from None
     if not 0 < self.top_k <= 1:
       raise UserError(f"--top_k must be in (0, 1] (1: off), got {self.top_k!r}")
     if not 0 < self.top_k_decay <= 1:

@@ -5,7 +5,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
-from gan_tf import losses, models
+from gan_tf import augment, losses, models
 from gan_tf.errors import UserError
 
 SUM = tf.distribute.ReduceOp.SUM
@@ -172,10 +172,19 @@ class GAN:
       return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
 
     noise = draw(lambda n, s: tf.random.stateless_normal([n, self.latent_dim], seed=s, alg="philox"), seed)
+    if config.augment:
+      # Every image the discriminator sees is transformed, so its penalties
+      # and the generator's loss see them transformed too (as DiffAugment does).
+      real_params, fake_params = (
+          draw(lambda n, s: tf.random.stateless_uniform([n, augment.NUM_PARAMS], seed=s),
+               tf.random.experimental.stateless_fold_in(seed, k << 21)) for k in (1, 2))
+      images = augment.apply(images, config.augment, real_params)
     d_vars = self.discriminator.trainable_variables
     # Both tapes record one generator pass, as the tutorial does.
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
       fake = self._g(noise, labels, training=True)
+      if config.augment:
+        fake = augment.apply(fake, config.augment, fake_params)
       if self.fused:
         both = self._d(tf.concat([images, fake], 0), tf.concat([labels, labels], 0))
         real_logits, fake_logits = tf.split(both, 2)
