@@ -58,7 +58,7 @@ def _color(images, u):
   return (images - mean) * _per_example(u[:, 2] + 0.5, dtype) + mean
 
 
-def _shift(u, size, max_shift):
+def _shift(u, max_shift):
   # An integer in [-max_shift, max_shift] from a uniform draw.
   return tf.cast(tf.floor(u * (2 * max_shift + 1)), tf.int32) - max_shift
 
@@ -68,8 +68,8 @@ def _translate(images, u):
   # is zero, the middle of [-1, 1], as in the paper.
   height, width = images.shape[1], images.shape[2]
   padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]])
-  rows = tf.range(height)[None] + _shift(u[:, 0:1], height, int(height * TRANSLATION_RATIO + 0.5)) + 1
-  cols = tf.range(width)[None] + _shift(u[:, 1:2], width, int(width * TRANSLATION_RATIO + 0.5)) + 1
+  rows = tf.range(height)[None] + _shift(u[:, 0:1], int(height * TRANSLATION_RATIO + 0.5)) + 1
+  cols = tf.range(width)[None] + _shift(u[:, 1:2], int(width * TRANSLATION_RATIO + 0.5)) + 1
   # Indices past the edge land on the zero padding.
   padded = tf.gather(padded, tf.clip_by_value(rows, 0, height + 1), axis=1, batch_dims=1)
   return tf.gather(padded, tf.clip_by_value(cols, 0, width + 1), axis=2, batch_dims=1)
