@@ -28,13 +28,13 @@ from gan_tf.fileio import atomic_write_text
 #   statistics recomputed for those weights.
 RECIPES = {
     ("dcgan", "original"): dict(g_lr=1e-4, d_lr=1e-4, beta_1=0.9, ema_decay=0.0, bn_stats="moving",
-                                d_steps=1, r1_gamma=0.0),
+                                d_steps=1, r1_gamma=0.0, updates="simultaneous"),
     ("mlp", "original"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.0, bn_stats="moving",
-                              d_steps=1, r1_gamma=0.0),
+                              d_steps=1, r1_gamma=0.0, updates="simultaneous"),
     ("dcgan", "gan-tf"): dict(g_lr=4e-4, d_lr=4e-4, beta_1=0.0, ema_decay=0.999, bn_stats="standing",
-                              d_steps=2, r1_gamma=0.0),
+                              d_steps=2, r1_gamma=0.0, updates="simultaneous"),
     ("mlp", "gan-tf"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.999, bn_stats="standing",
-                            d_steps=1, r1_gamma=0.0),
+                            d_steps=1, r1_gamma=0.0, updates="simultaneous"),
 }
 # What a --conditional run changes in a recipe. gan-tf: R1 at 1 (without it
 # a conditional dcgan collapsed to one image per class by epoch 30: recall
@@ -46,6 +46,7 @@ RECIPE_NAMES = ("gan-tf", "original")
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 LOSSES = ("nonsaturating", "minimax", "least_squares", "hinge", "wasserstein_gp")
+UPDATES = ("simultaneous", "alternating")
 
 # Settings that decide the shapes of what is checkpointed: a run cannot resume
 # with different values.
@@ -79,6 +80,10 @@ class Config:
   loss: str = "nonsaturating"
   # None: the recipe's (gan-tf: 2 for an unconditional dcgan, else 1).
   d_steps: int | None = None
+  # "simultaneous": the generator and the last discriminator update come
+  # from one pass (the tutorial's step); "alternating": the generator's
+  # update follows the discriminator's, against its new weights. None: the recipe's.
+  updates: str | None = None
   gp_weight: float | None = None
   # None: the recipe's (gan-tf: 1 for conditional runs, else 0; original: 0).
   r1_gamma: float | None = None
@@ -141,6 +146,8 @@ class Config:
       raise UserError(f"--precision={self.precision!r} is not one of {', '.join(PRECISIONS)}")
     if self.loss not in LOSSES:
       raise UserError(f"--loss={self.loss!r} is not one of {', '.join(LOSSES)}")
+    if self.updates not in UPDATES:
+      raise UserError(f"--updates={self.updates!r} is not one of {', '.join(UPDATES)}")
     for name in ("gp_weight", "r1_gamma"):
       if not getattr(self, name) >= 0:
         raise UserError(f"--{name} must be 0 (off) or positive, got {getattr(self, name)!r}")

@@ -111,10 +111,15 @@ class GAN:
 
   def _train_step(self, images, labels=None):
     """One step on a (distributed) global batch (and its labels, for a conditional GAN)."""
-    for k in range(1, self.config.d_steps):
-      self.strategy.run(self._replica_fn, args=(images, labels, k))
-    per_replica = self.strategy.run(self._replica_fn, args=(images, labels))
-    values = {k: self.strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
+    alternating = self.config.updates == "alternating"
+    d_values = {}
+    # Discriminator-only updates: the extra ones of --d_steps, and with
+    # alternating updates all of them; then the step that trains the
+    # generator (and, simultaneous, the discriminator with it).
+    for k in range(1, self.config.d_steps + int(alternating)):
+      d_values = self.strategy.run(self._replica_fn, args=(images, labels, k))
+    per_replica = {**d_values, **self.strategy.run(self._replica_fn, args=(images, labels, 0, not alternating))}
+    values = {k: self.strategy.reduce(SUM, per_replica[k], axis=None) for k in METRICS}
     self._update_ema()
     self.step.assign_add(1)
     self.epoch_step.assign_add(1)
@@ -147,12 +152,14 @@ class GAN:
   def _d(self, images, labels):
     return self.discriminator([images, labels] if self.num_classes else images, training=True)
 
-  def _replica_step(self, images, labels=None, d_only=0):
-    """Both networks' update on this replica's part of the batch; with
-    `d_only` = k > 0, instead the k-th extra discriminator update of
-    --d_steps, on fresh noise and the same real images (as keras-io's WGAN-GP
-    example does). Each is its own `strategy.run`, so all replicas issue
-    their collectives in the same order."""
+  def _replica_step(self, images, labels=None, d_only=0, train_d=True):
+    """Both networks' update on this replica's part of the batch, from one
+    pass (simultaneous, the tutorial's step); with `d_only` = k > 0, instead
+    the k-th discriminator-only update, on fresh noise and the same real
+    images (as keras-io's WGAN-GP example does); with `train_d` False, the
+    generator's alone, against the discriminator as its own updates left it
+    (alternating). Each is its own `strategy.run`, so all replicas issue
+    their collectives in the same order. Returns the losses it computed."""
     ctx = tf.distribute.get_replica_context()
     local = tf.shape(images)[0]
     if labels is None:
@@ -178,43 +185,50 @@ class GAN:
       real_params, fake_params = (
           draw(lambda n, s: tf.random.stateless_uniform([n, augment.NUM_PARAMS], seed=s),
                tf.random.experimental.stateless_fold_in(seed, k << 21)) for k in (1, 2))
-      images = augment.apply(images, config.augment, real_params)
+      if train_d:
+        images = augment.apply(images, config.augment, real_params)
     d_vars = self.discriminator.trainable_variables
     # Both tapes record one generator pass, as the tutorial does.
+    train_g = not d_only
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
       fake = self._g(noise, labels, training=True)
       if config.augment:
         fake = augment.apply(fake, config.augment, fake_params)
-      if self.fused:
+      if not train_d:
+        fake_logits = self._d(fake, labels)
+      elif self.fused:
         both = self._d(tf.concat([images, fake], 0), tf.concat([labels, labels], 0))
         real_logits, fake_logits = tf.split(both, 2)
       else:
         real_logits, fake_logits = self._d(images, labels), self._d(fake, labels)
-      per_example = losses.discriminator_loss(real_logits, fake_logits, config.loss)
-      critic = lambda x: self._d(x, labels)  # noqa: E731
-      if config.gp_weight:
-        epsilon = draw(lambda n, s: tf.random.stateless_uniform([n], seed=s),
-                       tf.random.experimental.stateless_fold_in(seed, 1 << 20))
-        per_example += config.gp_weight * losses.gradient_penalty(critic, images, fake, epsilon)
-      if config.r1_gamma:
-        per_example += 0.5 * config.r1_gamma * losses.r1_penalty(critic, images)
-      d_loss = mean(per_example)
-      d_scaled = self.d_optimizer.scale_loss(d_loss)
-      if not d_only:
+      if train_d:
+        per_example = losses.discriminator_loss(real_logits, fake_logits, config.loss)
+        critic = lambda x: self._d(x, labels)  # noqa: E731
+        if config.gp_weight:
+          epsilon = draw(lambda n, s: tf.random.stateless_uniform([n], seed=s),
+                         tf.random.experimental.stateless_fold_in(seed, 1 << 20))
+          per_example += config.gp_weight * losses.gradient_penalty(critic, images, fake, epsilon)
+        if config.r1_gamma:
+          per_example += 0.5 * config.r1_gamma * losses.r1_penalty(critic, images)
+        d_loss = mean(per_example)
+        d_scaled = self.d_optimizer.scale_loss(d_loss)
+      if train_g:
         g_per_example = losses.generator_loss(fake_logits, config.loss)
         if config.top_k < 1:
           g_loss = self._top_k_loss(g_per_example, fake_logits, local, ctx.num_replicas_in_sync)
         else:
           g_loss = mean(g_per_example)
         g_scaled = self.g_optimizer.scale_loss(g_loss)
-    if not d_only:
+    values = {}
+    if train_g:
       g_vars = self.generator.trainable_variables
       self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars))
-    self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars))
-    if d_only:
-      return {}
-    return {"d_loss": d_loss, "g_loss": g_loss,
-            "d_acc": mean(losses.discriminator_accuracy(real_logits, fake_logits, config.loss))}
+      values["g_loss"] = g_loss
+    if train_d:
+      self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars))
+      values["d_loss"] = d_loss
+      values["d_acc"] = mean(losses.discriminator_accuracy(real_logits, fake_logits, config.loss))
+    return values
 
   def _top_k_loss(self, per_example, fake_logits, local, replicas):
     """The generator's loss over the k fakes of this replica's part that the

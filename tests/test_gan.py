@@ -41,6 +41,35 @@ def test_losses_match_the_tutorials_step():
   assert float(values["d_loss"]) == pytest.approx(expected_d, rel=1e-4)
 
 
+def test_alternating_updates_train_the_generator_against_the_updated_discriminator():
+  """--updates=alternating: the discriminator's update comes first, on noise
+  fold_in((seed, step), 1), then the generator's, on the step's own noise,
+  scored by the discriminator that update left."""
+  gan = GAN(Config(arch="mlp", latent_dim=16, updates="alternating").resolved(), (28, 28, 1))
+  images = tf.random.uniform([8, 28, 28, 1], -1, 1)
+  seed = tf.constant([0, 0], tf.int64)  # (seed, step) of the first step.
+  noise = tf.random.stateless_normal([8, 16], seed=seed, alg="philox")
+  d_noise = tf.random.stateless_normal([8, 16], seed=tf.random.experimental.stateless_fold_in(seed, 1), alg="philox")
+  # The generator changes only in its own update, after both are drawn.
+  fake, d_fake = gan.generator(noise, training=True), gan.generator(d_noise, training=True)
+  g_loss = lambda: float(tf.reduce_mean(tf.nn.softplus(-gan.discriminator(fake, training=True))))  # noqa: E731
+  bce = tf.keras.losses.BinaryCrossentropy(from_logits=True)
+  real_logits, fake_logits = gan.discriminator(images, training=True), gan.discriminator(d_fake, training=True)
+  expected_d = float(bce(tf.ones_like(real_logits), real_logits) + bce(tf.zeros_like(fake_logits), fake_logits))
+  g_loss_before = g_loss()
+  values = gan.train_step(images)
+  assert int(gan.d_optimizer.iterations) == 1 and int(gan.g_optimizer.iterations) == 1
+  assert float(values["d_loss"]) == pytest.approx(expected_d, rel=1e-4)
+  assert float(values["g_loss"]) == pytest.approx(g_loss(), rel=1e-4)
+  assert not np.isclose(g_loss(), g_loss_before, rtol=1e-3)  # Not the discriminator the step started with.
+  # With --d_steps=k, k discriminator updates come before the generator's one.
+  gan = GAN(Config(arch="mlp", latent_dim=16, updates="alternating", d_steps=3).resolved(), (28, 28, 1))
+  gan.train_step(images)
+  assert int(gan.d_optimizer.iterations) == 3 and int(gan.g_optimizer.iterations) == 1
+  with pytest.raises(UserError, match="--updates"):
+    Config(arch="mlp", updates="sequential").resolved()
+
+
 def test_top_k_trains_the_generator_on_the_fakes_rated_most_real():
   """--top_k: the generator's loss is the mean over the k fakes with the
   highest logits, k = ceil(share * batch), the share shrinking per epoch."""
