@@ -28,13 +28,13 @@ from gan_tf.fileio import atomic_write_text
 #   statistics recomputed for those weights.
 RECIPES = {
     ("dcgan", "original"): dict(g_lr=1e-4, d_lr=1e-4, beta_1=0.9, ema_decay=0.0, bn_stats="moving",
-                                d_steps=1, r1_gamma=0.0, updates="simultaneous"),
+                                d_steps=1, r1_gamma=0.0),
     ("mlp", "original"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.0, bn_stats="moving",
-                              d_steps=1, r1_gamma=0.0, updates="simultaneous"),
+                              d_steps=1, r1_gamma=0.0),
     ("dcgan", "gan-tf"): dict(g_lr=4e-4, d_lr=4e-4, beta_1=0.0, ema_decay=0.999, bn_stats="standing",
-                              d_steps=2, r1_gamma=0.0, updates="simultaneous"),
+                              d_steps=2, r1_gamma=0.0),
     ("mlp", "gan-tf"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.999, bn_stats="standing",
-                            d_steps=1, r1_gamma=0.0, updates="simultaneous"),
+                            d_steps=1, r1_gamma=0.0),
 }
 # What a --conditional run changes in a recipe. gan-tf: R1 at 1 (without it
 # a conditional dcgan collapsed to one image per class by epoch 30: recall
@@ -82,8 +82,8 @@ class Config:
   d_steps: int | None = None
   # "simultaneous": the generator and the last discriminator update come
   # from one pass (the tutorial's step); "alternating": the generator's
-  # update follows the discriminator's, against its new weights. None: the recipe's.
-  updates: str | None = None
+  # update follows the discriminator's, against its new weights.
+  updates: str = "simultaneous"
   gp_weight: float | None = None
   # None: the recipe's (gan-tf: 1 for conditional runs, else 0; original: 0).
   r1_gamma: float | None = None
