@@ -15,9 +15,11 @@ from gan_tf.fileio import atomic_write_text
 # Settings a recipe fills in where the command line leaves them unset.
 # "original" is the source each architecture comes from: the TensorFlow DCGAN
 # tutorial (Adam 1e-4 for both networks, samples from the raw generator with
-# BatchNorm's moving averages) and the Keras articles' MLP GAN (Adam 2e-4,
-# beta_1 0.5, likewise sampled). "gan-tf" is this project's, each choice
-# measured (README "Sample quality of the recipes"):
+# BatchNorm's moving averages; both networks updated from one pass) and the
+# Keras articles' MLP GAN (Adam 2e-4, beta_1 0.5, likewise sampled; the
+# generator updated after the discriminator, against its new weights).
+# "gan-tf" is this project's, each choice measured (README "Sample quality of
+# the recipes"):
 # - dcgan at Adam 4e-4, the DCGAN paper's 2e-4 scaled to the batch of 256
 #   (better than 2e-4 at 50 epochs);
 # - dcgan with beta_1 0 (no momentum, as BigGAN and StyleGAN train): FID at
@@ -28,13 +30,13 @@ from gan_tf.fileio import atomic_write_text
 #   statistics recomputed for those weights.
 RECIPES = {
     ("dcgan", "original"): dict(g_lr=1e-4, d_lr=1e-4, beta_1=0.9, ema_decay=0.0, bn_stats="moving",
-                                d_steps=1, r1_gamma=0.0),
+                                d_steps=1, r1_gamma=0.0, updates="simultaneous"),
     ("mlp", "original"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.0, bn_stats="moving",
-                              d_steps=1, r1_gamma=0.0),
+                              d_steps=1, r1_gamma=0.0, updates="alternating"),
     ("dcgan", "gan-tf"): dict(g_lr=4e-4, d_lr=4e-4, beta_1=0.0, ema_decay=0.999, bn_stats="standing",
-                              d_steps=2, r1_gamma=0.0),
+                              d_steps=2, r1_gamma=0.0, updates="simultaneous"),
     ("mlp", "gan-tf"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.999, bn_stats="standing",
-                            d_steps=1, r1_gamma=0.0),
+                            d_steps=1, r1_gamma=0.0, updates="simultaneous"),
 }
 # What a --conditional run changes in a recipe. gan-tf: R1 at 1 (without it
 # a conditional dcgan collapsed to one image per class by epoch 30: recall
@@ -82,8 +84,9 @@ class Config:
   d_steps: int | None = None
   # "simultaneous": the generator and the last discriminator update come
   # from one pass (the tutorial's step); "alternating": the generator's
-  # update follows the discriminator's, against its new weights.
-  updates: str = "simultaneous"
+  # update follows the discriminator's, against its new weights (the Keras
+  # articles' loop). None: the recipe's.
+  updates: str | None = None
   gp_weight: float | None = None
   # None: the recipe's (gan-tf: 1 for conditional runs, else 0; original: 0).
   r1_gamma: float | None = None

@@ -143,7 +143,7 @@ def test_recipes_fill_only_what_is_unset():
   tutorial = Config(arch="dcgan", recipe="original").resolved()
   assert (tutorial.g_lr, tutorial.d_lr, tutorial.beta_1, tutorial.ema_decay, tutorial.bn_stats) == \
       (1e-4, 1e-4, 0.9, 0.0, "moving")
-  assert tutorial.d_steps == 1
+  assert (tutorial.d_steps, tutorial.updates) == (1, "simultaneous")
   ours = Config(arch="dcgan").resolved()
   assert ours.recipe == "gan-tf" and ours.ema_decay > 0 and ours.bn_stats == "standing" and ours.d_steps == 2
   assert ours.beta_1 == 0.0 and Config(arch="mlp").resolved().beta_1 == 0.5
@@ -154,6 +154,9 @@ def test_recipes_fill_only_what_is_unset():
   assert Config(arch="dcgan", d_steps=1).resolved().d_steps == 1
   mine = Config(arch="mlp", recipe="original", g_lr=1e-3, bn_stats="standing").resolved()
   assert (mine.g_lr, mine.d_lr, mine.beta_1, mine.bn_stats) == (1e-3, 2e-4, 0.5, "standing")
+  # The Keras articles' loop updates the generator after the discriminator.
+  assert mine.updates == "alternating" and Config(arch="mlp").resolved().updates == "simultaneous"
+  assert Config(arch="mlp", recipe="original", updates="simultaneous").resolved().updates == "simultaneous"
   for bad in (dict(recipe="best"), dict(ema_decay=1.0), dict(sample_from="both"), dict(eval_every=-1)):
     with pytest.raises(UserError):
       Config(**bad).resolved()
