@@ -68,7 +68,7 @@ def test_every_policy_keeps_shape_and_dtype_and_passes_gradients():
 def test_the_step_shows_the_discriminator_augmented_images():
   """--augment: the step's losses are BCE on real and generated images
   transformed with the draws keyed by (seed, step)."""
-  gan = GAN(Config(arch="mlp", latent_dim=16, augment="translation,cutout").resolved(), (28, 28, 1))
+  gan = GAN(Config(arch="mlp", latent_dim=16, updates="simultaneous", augment="translation,cutout").resolved(), (28, 28, 1))
   images = tf.random.uniform([8, 28, 28, 1], -1, 1, seed=2)
   seed = tf.constant([0, 0], tf.int64)
   noise = tf.random.stateless_normal([8, 16], seed=seed, alg="philox")

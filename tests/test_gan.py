@@ -28,7 +28,7 @@ def test_one_step_trains_both_networks(arch):
 
 def test_losses_match_the_tutorials_step():
   """The step's losses are the tutorial's BCE on the same draws."""
-  gan = GAN(Config(arch="mlp", latent_dim=16).resolved(), (28, 28, 1))
+  gan = GAN(Config(arch="mlp", latent_dim=16, updates="simultaneous").resolved(), (28, 28, 1))
   images = tf.random.uniform([8, 28, 28, 1], -1, 1)
   noise = tf.random.stateless_normal([8, 16], seed=[0, 0])  # What the first step draws with seed 0.
   bce = tf.keras.losses.BinaryCrossentropy(from_logits=True)
@@ -73,7 +73,7 @@ def test_alternating_updates_train_the_generator_against_the_updated_discriminat
 def test_top_k_trains_the_generator_on_the_fakes_rated_most_real():
   """--top_k: the generator's loss is the mean over the k fakes with the
   highest logits, k = ceil(share * batch), the share shrinking per epoch."""
-  gan = GAN(Config(arch="mlp", latent_dim=16, top_k=0.5, top_k_decay=0.8).resolved(), (28, 28, 1))
+  gan = GAN(Config(arch="mlp", latent_dim=16, updates="simultaneous", top_k=0.5, top_k_decay=0.8).resolved(), (28, 28, 1))
   images = tf.random.uniform([8, 28, 28, 1], -1, 1)
   noise = tf.random.stateless_normal([8, 16], seed=[0, 0])  # What the first step draws with seed 0.
   gan.epoch.assign(2)  # Share max(0.5, 0.8^2 = 0.64): k = ceil(5.12) = 6 of 8.
@@ -155,7 +155,8 @@ def test_recipes_fill_only_what_is_unset():
   mine = Config(arch="mlp", recipe="original", g_lr=1e-3, bn_stats="standing").resolved()
   assert (mine.g_lr, mine.d_lr, mine.beta_1, mine.bn_stats) == (1e-3, 2e-4, 0.5, "standing")
   # The Keras articles' loop updates the generator after the discriminator.
-  assert mine.updates == "alternating" and Config(arch="mlp").resolved().updates == "simultaneous"
+  assert mine.updates == "alternating" and Config(arch="mlp").resolved().updates == "alternating"
+  assert ours.updates == "simultaneous"
   assert Config(arch="mlp", recipe="original", updates="simultaneous").resolved().updates == "simultaneous"
   for bad in (dict(recipe="best"), dict(ema_decay=1.0), dict(sample_from="both"), dict(eval_every=-1)):
     with pytest.raises(UserError):

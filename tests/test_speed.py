@@ -25,6 +25,7 @@ OPTIONS = {"jit": dict(jit_compile="true"), "fused": dict(fused_discriminator="t
 
 def run_steps(mnist, arch, **options):
   options.setdefault("jit_compile", "false")  # Each option alone (the mlp's CPU default is XLA).
+  options.setdefault("updates", "simultaneous")  # The reference's step, as bin/bench times it.
   config = Config(arch=arch, latent_dim=32, grid=2, batch_size=BATCH, **options).resolved()
   config = distribute.resolve_speed(config, tf.distribute.get_strategy())
   keras.utils.set_random_seed(0)
