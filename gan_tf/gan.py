@@ -5,7 +5,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
-from gan_tf import augment, losses, models
+from gan_tf import augment, draws, losses, models
 from gan_tf.errors import UserError
 
 SUM = tf.distribute.ReduceOp.SUM
@@ -168,7 +168,7 @@ class GAN:
     config = self.config
     seed = tf.stack([tf.cast(config.seed, tf.int64), self.step])
     if d_only:
-      seed = tf.random.experimental.stateless_fold_in(seed, d_only)
+      seed = draws.fold_in(seed, d_only)
 
     def draw(make, seed):
       # The global batch's draws, keyed by (seed, step), and this replica's
@@ -178,13 +178,13 @@ class GAN:
     def mean(per_example):  # Over the global batch, so replica gradients add up to the true one.
       return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
 
-    noise = draw(lambda n, s: tf.random.stateless_normal([n, self.latent_dim], seed=s, alg="philox"), seed)
+    noise = draw(lambda n, s: draws.normal([n, self.latent_dim], s), seed)
     if config.augment:
       # Every image the discriminator sees is transformed, so its penalties
       # and the generator's loss see them transformed too (as DiffAugment does).
       real_params, fake_params = (
-          draw(lambda n, s: tf.random.stateless_uniform([n, augment.NUM_PARAMS], seed=s),
-               tf.random.experimental.stateless_fold_in(seed, k << 21)) for k in (1, 2))
+          draw(lambda n, s: draws.uniform([n, augment.NUM_PARAMS], s), draws.fold_in(seed, k << 21))
+          for k in (1, 2))
       if train_d:
         images = augment.apply(images, config.augment, real_params)
     d_vars = self.discriminator.trainable_variables
@@ -205,8 +205,7 @@ class GAN:
         per_example = losses.discriminator_loss(real_logits, fake_logits, config.loss)
         critic = lambda x: self._d(x, labels)  # noqa: E731
         if config.gp_weight:
-          epsilon = draw(lambda n, s: tf.random.stateless_uniform([n], seed=s),
-                         tf.random.experimental.stateless_fold_in(seed, 1 << 20))
+          epsilon = draw(lambda n, s: draws.uniform([n], s), draws.fold_in(seed, 1 << 20))
           per_example += config.gp_weight * losses.gradient_penalty(critic, images, fake, epsilon)
         if config.r1_gamma:
           per_example += 0.5 * config.r1_gamma * losses.r1_penalty(critic, images)

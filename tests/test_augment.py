@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import augment
+from gan_tf import augment, draws
 from gan_tf.config import Config
 from gan_tf.errors import UserError
 from gan_tf.gan import GAN
@@ -71,10 +71,8 @@ def test_the_step_shows_the_discriminator_augmented_images():
   gan = GAN(Config(arch="mlp", latent_dim=16, updates="simultaneous", augment="translation,cutout").resolved(), (28, 28, 1))
   images = tf.random.uniform([8, 28, 28, 1], -1, 1, seed=2)
   seed = tf.constant([0, 0], tf.int64)
-  noise = tf.random.stateless_normal([8, 16], seed=seed, alg="philox")
-  real_params, fake_params = (
-      tf.random.stateless_uniform([8, augment.NUM_PARAMS], seed=tf.random.experimental.stateless_fold_in(seed, k << 21))
-      for k in (1, 2))
+  noise = draws.normal([8, 16], seed)
+  real_params, fake_params = (draws.uniform([8, augment.NUM_PARAMS], draws.fold_in(seed, k << 21)) for k in (1, 2))
   fake = augment.apply(gan.generator(noise, training=True), "translation,cutout", fake_params)
   real = augment.apply(images, "translation,cutout", real_params)
   bce = tf.keras.losses.BinaryCrossentropy(from_logits=True)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from gan_tf import draws
 from gan_tf import gan as gan_lib
 from gan_tf.config import Config
 from gan_tf.errors import UserError
@@ -30,7 +31,7 @@ def test_losses_match_the_tutorials_step():
   """The step's losses are the tutorial's BCE on the same draws."""
   gan = GAN(Config(arch="mlp", latent_dim=16, updates="simultaneous").resolved(), (28, 28, 1))
   images = tf.random.uniform([8, 28, 28, 1], -1, 1)
-  noise = tf.random.stateless_normal([8, 16], seed=[0, 0])  # What the first step draws with seed 0.
+  noise = draws.normal([8, 16], [0, 0])  # What the first step draws with seed 0.
   bce = tf.keras.losses.BinaryCrossentropy(from_logits=True)
   fake_logits = gan.discriminator(gan.generator(noise, training=True), training=True)
   real_logits = gan.discriminator(images, training=True)
@@ -48,8 +49,8 @@ def test_alternating_updates_train_the_generator_against_the_updated_discriminat
   gan = GAN(Config(arch="mlp", latent_dim=16, updates="alternating").resolved(), (28, 28, 1))
   images = tf.random.uniform([8, 28, 28, 1], -1, 1)
   seed = tf.constant([0, 0], tf.int64)  # (seed, step) of the first step.
-  noise = tf.random.stateless_normal([8, 16], seed=seed, alg="philox")
-  d_noise = tf.random.stateless_normal([8, 16], seed=tf.random.experimental.stateless_fold_in(seed, 1), alg="philox")
+  noise = draws.normal([8, 16], seed)
+  d_noise = draws.normal([8, 16], draws.fold_in(seed, 1))
   # The generator changes only in its own update, after both are drawn.
   fake, d_fake = gan.generator(noise, training=True), gan.generator(d_noise, training=True)
   g_loss = lambda: float(tf.reduce_mean(tf.nn.softplus(-gan.discriminator(fake, training=True))))  # noqa: E731
@@ -75,7 +76,7 @@ def test_top_k_trains_the_generator_on_the_fakes_rated_most_real():
   highest logits, k = ceil(share * batch), the share shrinking per epoch."""
   gan = GAN(Config(arch="mlp", latent_dim=16, updates="simultaneous", top_k=0.5, top_k_decay=0.8).resolved(), (28, 28, 1))
   images = tf.random.uniform([8, 28, 28, 1], -1, 1)
-  noise = tf.random.stateless_normal([8, 16], seed=[0, 0])  # What the first step draws with seed 0.
+  noise = draws.normal([8, 16], [0, 0])  # What the first step draws with seed 0.
   gan.epoch.assign(2)  # Share max(0.5, 0.8^2 = 0.64): k = ceil(5.12) = 6 of 8.
   logits = gan.discriminator(gan.generator(noise, training=True), training=True).numpy().ravel()
   best6 = np.sort(logits)[-6:]
