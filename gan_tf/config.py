@@ -32,19 +32,19 @@ from gan_tf.fileio import atomic_write_text
 #   510 -> 340); for the dcgan they ended level, a quarter slower.
 RECIPES = {
     ("dcgan", "original"): dict(g_lr=1e-4, d_lr=1e-4, beta_1=0.9, ema_decay=0.0, bn_stats="moving",
-                                d_steps=1, r1_gamma=0.0, updates="simultaneous"),
+                                d_steps=1, r1_gamma=0.0, updates="simultaneous", pack=1),
     ("mlp", "original"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.0, bn_stats="moving",
-                              d_steps=1, r1_gamma=0.0, updates="alternating"),
+                              d_steps=1, r1_gamma=0.0, updates="alternating", pack=1),
     ("dcgan", "gan-tf"): dict(g_lr=4e-4, d_lr=4e-4, beta_1=0.0, ema_decay=0.999, bn_stats="standing",
-                              d_steps=2, r1_gamma=0.0, updates="simultaneous"),
+                              d_steps=2, r1_gamma=0.0, updates="simultaneous", pack=1),
     ("mlp", "gan-tf"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.999, bn_stats="standing",
-                            d_steps=1, r1_gamma=0.0, updates="alternating"),
+                            d_steps=1, r1_gamma=0.0, updates="alternating", pack=1),
 }
 # What a --conditional run changes in a recipe. gan-tf: R1 at 1 (without it
 # a conditional dcgan collapsed to one image per class by epoch 30: recall
 # 0.000, FID 198; with it recall 0.400, FID 20.6; README "Conditional
 # generation"), and the beta_1 and discriminator updates it was measured with.
-CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, r1_gamma=1.0)}
+CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, r1_gamma=1.0, pack=1)}
 ARCHS = sorted({arch for arch, _ in RECIPES})
 RECIPE_NAMES = ("gan-tf", "original")
 
@@ -54,7 +54,7 @@ UPDATES = ("simultaneous", "alternating")
 
 # Settings that decide the shapes of what is checkpointed: a run cannot resume
 # with different values.
-IDENTITY_FIELDS = ("arch", "latent_dim", "grid", "conditional", "spectral_norm", "image_size", "channels")
+IDENTITY_FIELDS = ("arch", "latent_dim", "grid", "conditional", "spectral_norm", "pack", "image_size", "channels")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +93,9 @@ class Config:
   # None: the recipe's (gan-tf: 1 for conditional runs, else 0; original: 0).
   r1_gamma: float | None = None
   spectral_norm: bool = False
+  # PacGAN (Lin et al., 2018): the discriminator judges this many images at
+  # once, stacked along the channels (1: each alone). None: the recipe's.
+  pack: int | None = None
   # DiffAugment: transforms (augment.POLICIES, comma-separated) applied to
   # every image the discriminator sees, real or generated ("": none).
   augment: str = ""
@@ -182,7 +185,7 @@ class Config:
     if not isinstance(self.steps_per_execution, int) or self.steps_per_execution < 0:
       raise UserError(f"--steps_per_execution must be 0 (auto) or positive, got {self.steps_per_execution!r}")
     for name in ("latent_dim", "batch_size", "epochs", "sample_every",
-                 "grid", "checkpoint_every", "max_to_keep", "eval_num", "d_steps"):
+                 "grid", "checkpoint_every", "max_to_keep", "eval_num", "d_steps", "pack"):
       value = getattr(self, name)
       if not isinstance(value, int) or value < 1:
         raise UserError(f"--{name} must be a positive integer, got {value!r}")
@@ -194,6 +197,15 @@ class Config:
     for name in ("beta_1", "beta_2"):
       if not 0 <= getattr(self, name) < 1:
         raise UserError(f"--{name} must be in [0, 1), got {getattr(self, name)!r}")
+    if self.pack > 1:
+      if self.conditional:
+        raise UserError("--pack works for unconditional GANs only; pass --pack=1 with --conditional")
+      # The penalties are per image; a packed discriminator's gradient belongs to its pack.
+      for name in ("gp_weight", "r1_gamma"):
+        if getattr(self, name):
+          raise UserError(f"--pack={self.pack} does not work with --{name} yet; pass --pack=1 or --{name}=0")
+      if self.batch_size % self.pack:
+        raise UserError(f"--batch_size={self.batch_size} is not a multiple of --pack={self.pack}")
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
@@ -212,6 +224,7 @@ class Config:
   @classmethod
   def from_json(cls, text: str) -> "Config":
     raw = json.loads(text)
+    raw.setdefault("pack", 1)  # Runs from before --pack judged each image alone.
     known = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in raw.items() if k in known})
 

@@ -47,7 +47,8 @@ class GAN:
           config.arch, config.latent_dim, image_shape, self.num_classes,
           # Replicas see part of the batch; synchronised BatchNorm keeps the
           # statistics those of the global batch, as on one device.
-          sync_batchnorm=self.strategy.num_replicas_in_sync > 1, spectral_norm=config.spectral_norm)
+          sync_batchnorm=self.strategy.num_replicas_in_sync > 1, spectral_norm=config.spectral_norm,
+          pack=config.pack)
       # The moving average of the generator's weights (its BatchNorm
       # statistics are not averaged: see `sampler`).
       self.ema_generator = models.build_generator(config.arch, config.latent_dim, image_shape, self.num_classes)

@@ -83,6 +83,51 @@ class Dropout(layers.Dropout):
     return tf.where(keep, inputs * tf.cast(1.0 / (1.0 - self.rate), inputs.dtype), tf.zeros_like(inputs))
 
 
+@keras.saving.register_keras_serializable(package="gan_tf")
+class Pack(layers.Layer):
+  """PacGAN's input (Lin et al., 2018): each `pack` consecutive images
+  stacked along the channels, so the discriminator judges them together and
+  can tell a generator that draws too few kinds of image by the lack of
+  variety within a pack."""
+
+  def __init__(self, pack, **kwargs):
+    super().__init__(**kwargs)
+    self.pack = pack
+
+  def call(self, images):
+    height, width, channels = images.shape[1:]
+    x = keras.ops.reshape(images, (-1, self.pack, height, width, channels))
+    x = keras.ops.transpose(x, (0, 2, 3, 1, 4))
+    return keras.ops.reshape(x, (-1, height, width, self.pack * channels))
+
+  def get_config(self):
+    return {**super().get_config(), "pack": self.pack}
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class Unpack(layers.Layer):
+  """A pack's logit for each of its images, so the losses stay per image
+  (their mean over images is PacGAN's mean over packs)."""
+
+  def __init__(self, pack, **kwargs):
+    super().__init__(**kwargs)
+    self.pack = pack
+
+  def call(self, logits):
+    return keras.ops.repeat(logits, self.pack, axis=0)
+
+  def get_config(self):
+    return {**super().get_config(), "pack": self.pack}
+
+
+def _packed(images, pack):
+  return Pack(pack, name="pack")(images) if pack > 1 else images
+
+
+def _unpacked(logit, pack):
+  return Unpack(pack, dtype="float32", name="unpack")(logit) if pack > 1 else logit
+
+
 def _inputs(shape, name, num_classes):
   x = keras.Input(shape, name=name)
   if not num_classes:
@@ -151,14 +196,14 @@ def mlp_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False, 
   return keras.Model(inputs, layers.Reshape(image_shape, dtype="float32")(x), name="mlp_generator")
 
 
-def mlp_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False):
+def mlp_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1):
   """The articles' dense discriminator (665,089 parameters at 28x28x1), on logits."""
   images, inputs, label = _inputs(image_shape, "images", num_classes)
-  x = layers.Flatten()(images)
+  x = layers.Flatten()(_packed(images, pack))
   for units in (512, 512):
     x = _maybe_sn(layers.Dense(units), spectral_norm)(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
-  return keras.Model(inputs, _logit(x, label, num_classes, spectral_norm), name="mlp_discriminator")
+  return keras.Model(inputs, _unpacked(_logit(x, label, num_classes, spectral_norm), pack), name="mlp_discriminator")
 
 
 def dcgan_levels(image_shape):
@@ -196,19 +241,19 @@ def dcgan_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False
   return keras.Model(inputs, x, name="dcgan_generator")
 
 
-def dcgan_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False):
+def dcgan_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1):
   """The tutorial's discriminator: strided 5x5 convolutions (two at 28x28,
   one more per doubling) and one logit."""
   dropout = layers.Dropout if stock_layers else Dropout
   _, levels = dcgan_levels(image_shape)
   images, inputs, label = _inputs(image_shape, "images", num_classes)
-  x = images
+  x = _packed(images, pack)
   for level in range(levels):
     x = _maybe_sn(layers.Conv2D(min(64 * 2 ** level, _MAX_FILTERS), 5, strides=2, padding="same"), spectral_norm)(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
     x = dropout(0.3)(x)
   x = layers.Flatten()(x)
-  return keras.Model(inputs, _logit(x, label, num_classes, spectral_norm), name="dcgan_discriminator")
+  return keras.Model(inputs, _unpacked(_logit(x, label, num_classes, spectral_norm), pack), name="dcgan_discriminator")
 
 
 ARCHITECTURES = {
@@ -234,7 +279,12 @@ def num_classes_of(generator) -> int:
 
 
 def build(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False, spectral_norm=False,
-          stock_layers=False):
-  """Returns (generator, discriminator) for `arch`; conditional on `num_classes` labels if it is not 0."""
+          stock_layers=False, pack=1):
+  """Returns (generator, discriminator) for `arch`; conditional on `num_classes` labels if it is not 0.
+  The discriminator judges `pack` images at once (PacGAN; 1: each alone):
+  it takes batches of a multiple of `pack` images and gives each image its
+  pack's logit."""
+  if pack > 1 and num_classes:
+    raise UserError("--pack works for unconditional GANs only; pass --pack=1 with --conditional")
   generator = build_generator(arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers)
-  return generator, ARCHITECTURES[arch][1](tuple(image_shape), num_classes, spectral_norm, stock_layers)
+  return generator, ARCHITECTURES[arch][1](tuple(image_shape), num_classes, spectral_norm, stock_layers, pack)

@@ -85,9 +85,10 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
     raise UserError(f"--conditional needs class labels, and {data.name} has none; use a labelled dataset "
                     f"(IDX with its labels file, a TFDS dataset with labels, or folder:DIR with a sub-folder per class)")
   pipeline = data_lib.Pipeline(data, config.batch_size, config.seed)
-  if config.batch_size % strategy.num_replicas_in_sync:
+  unit = strategy.num_replicas_in_sync * config.pack  # Each replica's share must hold whole packs.
+  if config.batch_size % unit:
     raise UserError(f"--batch_size={config.batch_size} does not split evenly over "
-                    f"{strategy.num_replicas_in_sync} replicas; pass a multiple of {strategy.num_replicas_in_sync}")
+                    f"{strategy.num_replicas_in_sync} replicas of --pack={config.pack} images; pass a multiple of {unit}")
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
   keras.utils.set_random_seed(config.seed)  # Initial weights and dropout masks.

@@ -162,3 +162,49 @@ def test_recipes_fill_only_what_is_unset():
   for bad in (dict(recipe="best"), dict(ema_decay=1.0), dict(sample_from="both"), dict(eval_every=-1)):
     with pytest.raises(UserError):
       Config(**bad).resolved()
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+def test_a_packed_discriminator_judges_consecutive_images_together(arch):
+  """--pack=2 (PacGAN): the discriminator sees images 2i and 2i+1 stacked
+  along the channels, gives both that pack's logit, and the step's losses
+  are the mean over packs."""
+  config = Config(arch=arch, latent_dim=16, pack=2, d_steps=1, updates="simultaneous",
+                  fused_discriminator="false").resolved()
+  gan = GAN(config, (28, 28, 1))
+  assert tuple(gan.discriminator.get_layer("pack").output.shape) == (None, 28, 28, 2)
+  images = tf.random.uniform([8, 28, 28, 1], -1, 1, seed=3)
+  packed = gan.discriminator.get_layer("pack")(images).numpy()
+  np.testing.assert_array_equal(packed[1], tf.concat([images[2], images[3]], -1).numpy())
+  logits = gan.discriminator(images, training=False).numpy()[:, 0]
+  np.testing.assert_array_equal(logits[0::2], logits[1::2])
+  assert len(set(np.round(logits[0::2], 5))) == 4  # Four packs, four judgements.
+  # A pack's logit depends on its own two images alone, in their order.
+  swapped = tf.concat([images[:2], images[3:4], images[2:3], images[4:]], 0)
+  other = gan.discriminator(swapped, training=False).numpy()[:, 0]
+  np.testing.assert_allclose(other[[0, 1, 4, 5, 6, 7]], logits[[0, 1, 4, 5, 6, 7]], rtol=1e-5)
+  assert abs(other[2] - logits[2]) > 1e-6
+  # The step: BCE over the four packs of real and of generated images.
+  noise = draws.normal([8, 16], [0, 0])
+  bce = tf.keras.losses.BinaryCrossentropy(from_logits=True)
+  fake_logits = gan.discriminator(gan.generator(noise, training=True), training=True)[0::2]
+  real_logits = gan.discriminator(images, training=True)[0::2]
+  expected_d = float(bce(tf.ones_like(real_logits), real_logits) + bce(tf.zeros_like(fake_logits), fake_logits))
+  if arch == "mlp":  # The dcgan's dropout draws other masks in the step.
+    assert float(gan.train_step(images)["d_loss"]) == pytest.approx(expected_d, rel=1e-4)
+  else:
+    assert np.isfinite(float(gan.train_step(images)["d_loss"]))
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(conditional=True), "unconditional"), (dict(r1_gamma=1.0), "--r1_gamma"),
+    (dict(loss="wasserstein_gp"), "--gp_weight"), (dict(batch_size=255), "not a multiple of --pack=2")])
+def test_pack_refuses_what_it_cannot_do(change, message):
+  with pytest.raises(UserError, match=message):
+    Config(pack=2, **change).resolved()
+
+
+def test_runs_from_before_pack_judge_each_image_alone():
+  old = Config(arch="dcgan").resolved().to_json().replace('"pack": 1,', "")
+  assert '"pack"' not in old
+  assert Config.from_json(old).resolved().pack == 1
