@@ -83,16 +83,23 @@ class Dropout(layers.Dropout):
     return tf.where(keep, inputs * tf.cast(1.0 / (1.0 - self.rate), inputs.dtype), tf.zeros_like(inputs))
 
 
-@keras.saving.register_keras_serializable(package="gan_tf")
-class Pack(layers.Layer):
-  """PacGAN's input (Lin et al., 2018): each `pack` consecutive images
-  stacked along the channels, so the discriminator judges them together and
-  can tell a generator that draws too few kinds of image by the lack of
-  variety within a pack."""
+class _PackSize(layers.Layer):
+  """A layer with a pack size `pack`, saved in its config."""
 
   def __init__(self, pack, **kwargs):
     super().__init__(**kwargs)
     self.pack = pack
+
+  def get_config(self):
+    return {**super().get_config(), "pack": self.pack}
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class Pack(_PackSize):
+  """PacGAN's input (Lin et al., 2018): each `pack` consecutive images
+  stacked along the channels, so the discriminator judges them together and
+  can tell a generator that draws too few kinds of image by the lack of
+  variety within a pack."""
 
   def call(self, images):
     height, width, channels = images.shape[1:]
@@ -100,24 +107,14 @@ class Pack(layers.Layer):
     x = keras.ops.transpose(x, (0, 2, 3, 1, 4))
     return keras.ops.reshape(x, (-1, height, width, self.pack * channels))
 
-  def get_config(self):
-    return {**super().get_config(), "pack": self.pack}
-
 
 @keras.saving.register_keras_serializable(package="gan_tf")
-class Unpack(layers.Layer):
+class Unpack(_PackSize):
   """A pack's logit for each of its images, so the losses stay per image
   (their mean over images is PacGAN's mean over packs)."""
 
-  def __init__(self, pack, **kwargs):
-    super().__init__(**kwargs)
-    self.pack = pack
-
   def call(self, logits):
     return keras.ops.repeat(logits, self.pack, axis=0)
-
-  def get_config(self):
-    return {**super().get_config(), "pack": self.pack}
 
 
 def _packed(images, pack):
@@ -281,10 +278,8 @@ def num_classes_of(generator) -> int:
 def build(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False, spectral_norm=False,
           stock_layers=False, pack=1):
   """Returns (generator, discriminator) for `arch`; conditional on `num_classes` labels if it is not 0.
-  The discriminator judges `pack` images at once (PacGAN; 1: each alone):
-  it takes batches of a multiple of `pack` images and gives each image its
-  pack's logit."""
-  if pack > 1 and num_classes:
-    raise UserError("--pack works for unconditional GANs only; pass --pack=1 with --conditional")
+  The discriminator judges `pack` images at once (PacGAN; 1: each alone;
+  unconditional only, as `Config` checks): it takes batches of a multiple
+  of `pack` images and gives each image its pack's logit."""
   generator = build_generator(arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers)
   return generator, ARCHITECTURES[arch][1](tuple(image_shape), num_classes, spectral_norm, stock_layers, pack)
