@@ -48,7 +48,7 @@ class GAN:
           # Replicas see part of the batch; synchronised BatchNorm keeps the
           # statistics those of the global batch, as on one device.
           sync_batchnorm=self.strategy.num_replicas_in_sync > 1, spectral_norm=config.spectral_norm,
-          pack=config.pack)
+          pack=config.pack, pack_layout=config.pack_layout)
       # The moving average of the generator's weights (its BatchNorm
       # statistics are not averaged: see `sampler`).
       self.ema_generator = models.build_generator(config.arch, config.latent_dim, image_shape, self.num_classes)

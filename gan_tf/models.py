@@ -96,15 +96,30 @@ class _PackSize(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="gan_tf")
 class Pack(_PackSize):
-  """PacGAN's input (Lin et al., 2018): each `pack` consecutive images
-  stacked along the channels, so the discriminator judges them together and
-  can tell a generator that draws too few kinds of image by the lack of
-  variety within a pack."""
+  """PacGAN's input (Lin et al., 2018): each `pack` consecutive images as one
+  input of the image's shape with `pack` times the channels, so the
+  discriminator judges them together and can tell a generator that draws too
+  few kinds of image by the lack of variety within a pack.
+
+  layout "channels" stacks the images along the channels, as PacGAN does.
+  "fold" reshapes the pack in memory order: each image fills 1/pack of the
+  canvas's rows, its rows laid side by side and neighbouring pixels as
+  channels. On MNIST the folded pack scored better than the stacked one and
+  than no pack (README "Sample quality of the recipes")."""
+
+  def __init__(self, pack, layout="channels", **kwargs):  # A config saved before layouts stacked.
+    super().__init__(pack, **kwargs)
+    self.layout = layout
+
+  def get_config(self):
+    return {**super().get_config(), "layout": self.layout}
 
   def call(self, images):
     height, width, channels = images.shape[1:]
-    x = keras.ops.reshape(images, (-1, self.pack, height, width, channels))
-    x = keras.ops.transpose(x, (0, 2, 3, 1, 4))
+    x = images
+    if self.layout == "channels":
+      x = keras.ops.reshape(x, (-1, self.pack, height, width, channels))
+      x = keras.ops.transpose(x, (0, 2, 3, 1, 4))
     return keras.ops.reshape(x, (-1, height, width, self.pack * channels))
 
 
@@ -117,8 +132,8 @@ class Unpack(_PackSize):
     return keras.ops.repeat(logits, self.pack, axis=0)
 
 
-def _packed(images, pack):
-  return Pack(pack, name="pack")(images) if pack > 1 else images
+def _packed(images, pack, layout):
+  return Pack(pack, layout, name="pack")(images) if pack > 1 else images
 
 
 def _unpacked(logit, pack):
@@ -193,10 +208,11 @@ def mlp_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False, 
   return keras.Model(inputs, layers.Reshape(image_shape, dtype="float32")(x), name="mlp_generator")
 
 
-def mlp_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1):
+def mlp_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1,
+                      pack_layout="fold"):
   """The articles' dense discriminator (665,089 parameters at 28x28x1), on logits."""
   images, inputs, label = _inputs(image_shape, "images", num_classes)
-  x = layers.Flatten()(_packed(images, pack))
+  x = layers.Flatten()(_packed(images, pack, pack_layout))
   for units in (512, 512):
     x = _maybe_sn(layers.Dense(units), spectral_norm)(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
@@ -238,13 +254,14 @@ def dcgan_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False
   return keras.Model(inputs, x, name="dcgan_generator")
 
 
-def dcgan_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1):
+def dcgan_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1,
+                        pack_layout="fold"):
   """The tutorial's discriminator: strided 5x5 convolutions (two at 28x28,
   one more per doubling) and one logit."""
   dropout = layers.Dropout if stock_layers else Dropout
   _, levels = dcgan_levels(image_shape)
   images, inputs, label = _inputs(image_shape, "images", num_classes)
-  x = _packed(images, pack)
+  x = _packed(images, pack, pack_layout)
   for level in range(levels):
     x = _maybe_sn(layers.Conv2D(min(64 * 2 ** level, _MAX_FILTERS), 5, strides=2, padding="same"), spectral_norm)(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
@@ -276,10 +293,12 @@ def num_classes_of(generator) -> int:
 
 
 def build(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False, spectral_norm=False,
-          stock_layers=False, pack=1):
+          stock_layers=False, pack=1, pack_layout="fold"):
   """Returns (generator, discriminator) for `arch`; conditional on `num_classes` labels if it is not 0.
-  The discriminator judges `pack` images at once (PacGAN; 1: each alone;
-  unconditional only, as `Config` checks): it takes batches of a multiple
-  of `pack` images and gives each image its pack's logit."""
+  The discriminator judges `pack` images at once, laid out as `pack_layout`
+  says (PacGAN; 1: each alone; unconditional only, as `Config` checks): it
+  takes batches of a multiple of `pack` images and gives each image its
+  pack's logit."""
   generator = build_generator(arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers)
-  return generator, ARCHITECTURES[arch][1](tuple(image_shape), num_classes, spectral_norm, stock_layers, pack)
+  return generator, ARCHITECTURES[arch][1](tuple(image_shape), num_classes, spectral_norm, stock_layers, pack,
+                                                     pack_layout)

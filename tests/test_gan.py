@@ -164,18 +164,25 @@ def test_recipes_fill_only_what_is_unset():
       Config(**bad).resolved()
 
 
-@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
-def test_a_packed_discriminator_judges_consecutive_images_together(arch):
-  """--pack=2 (PacGAN): the discriminator sees images 2i and 2i+1 stacked
-  along the channels, gives both that pack's logit, and the step's losses
-  are the mean over packs."""
-  config = Config(arch=arch, latent_dim=16, pack=2, d_steps=1, updates="simultaneous",
+@pytest.mark.parametrize("arch,layout", [("mlp", "channels"), ("dcgan", "channels"), ("mlp", "fold"),
+                                         ("dcgan", "fold")])
+def test_a_packed_discriminator_judges_consecutive_images_together(arch, layout):
+  """--pack=2 (PacGAN): the discriminator sees images 2i and 2i+1 together
+  (stacked along the channels, or each folded into half the canvas), gives
+  both that pack's logit, and the step's losses are the mean over packs."""
+  config = Config(arch=arch, latent_dim=16, pack=2, pack_layout=layout, d_steps=1, updates="simultaneous",
                   fused_discriminator="false").resolved()
   gan = GAN(config, (28, 28, 1))
   assert tuple(gan.discriminator.get_layer("pack").output.shape) == (None, 28, 28, 2)
   images = tf.random.uniform([8, 28, 28, 1], -1, 1, seed=3)
   packed = gan.discriminator.get_layer("pack")(images).numpy()
-  np.testing.assert_array_equal(packed[1], tf.concat([images[2], images[3]], -1).numpy())
+  if layout == "channels":
+    np.testing.assert_array_equal(packed[1], tf.concat([images[2], images[3]], -1).numpy())
+  else:  # Image 2 fills rows 0-13, image 3 rows 14-27; canvas row r holds image rows 2r and 2r+1.
+    np.testing.assert_array_equal(packed[1, :14].reshape(-1), images[2].numpy().reshape(-1))
+    np.testing.assert_array_equal(packed[1, 14:].reshape(-1), images[3].numpy().reshape(-1))
+    np.testing.assert_array_equal(packed[1, 3, :14].reshape(-1), images[2, 6, :, 0].numpy())
+    np.testing.assert_array_equal(packed[1, 3, 14:].reshape(-1), images[2, 7, :, 0].numpy())
   logits = gan.discriminator(images, training=False).numpy()[:, 0]
   np.testing.assert_array_equal(logits[0::2], logits[1::2])
   assert len(set(np.round(logits[0::2], 5))) == 4  # Four packs, four judgements.
@@ -198,13 +205,29 @@ def test_a_packed_discriminator_judges_consecutive_images_together(arch):
 
 @pytest.mark.parametrize("change,message", [
     (dict(conditional=True), "unconditional"), (dict(r1_gamma=1.0), "--r1_gamma"),
-    (dict(loss="wasserstein_gp"), "--gp_weight"), (dict(batch_size=255), "not a multiple of --pack=2")])
+    (dict(loss="wasserstein_gp"), "--gp_weight"), (dict(batch_size=255), "not a multiple of --pack=2"),
+    (dict(pack_layout="tiles"), "--pack_layout='tiles' is not one of fold, channels")])
 def test_pack_refuses_what_it_cannot_do(change, message):
   with pytest.raises(UserError, match=message):
     Config(pack=2, **change).resolved()
 
 
+def test_the_dcgan_recipe_folds_packs_of_two_unless_a_penalty_needs_each_image():
+  assert (Config(arch="dcgan").resolved().pack, Config(arch="dcgan").resolved().pack_layout) == (2, "fold")
+  for change in (dict(r1_gamma=1.0), dict(loss="wasserstein_gp"), dict(gp_weight=5.0), dict(conditional=True),
+                 dict(recipe="original"), dict(arch="mlp")):
+    assert Config(**{"arch": "dcgan", **change}).resolved().pack == 1, change
+  assert Config(arch="dcgan", r1_gamma=0.0).resolved().pack == 2
+
+
 def test_runs_from_before_pack_judge_each_image_alone():
-  old = Config(arch="dcgan").resolved().to_json().replace('"pack": 1,', "")
+  old = Config(arch="dcgan", pack=1).resolved().to_json().replace('"pack": 1,', "")
   assert '"pack"' not in old
   assert Config.from_json(old).resolved().pack == 1
+
+
+def test_runs_from_before_pack_layout_stacked_their_packs():
+  old = Config(arch="dcgan", pack=2, pack_layout="channels").resolved().to_json()
+  old = old.replace('"pack_layout": "channels",', "")
+  assert '"pack_layout"' not in old
+  assert Config.from_json(old).resolved().pack_layout == "channels"

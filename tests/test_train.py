@@ -81,7 +81,8 @@ def test_rerun_continues_at_the_next_epoch(two_epochs, mnist):
 
 
 @pytest.mark.parametrize("change", [dict(arch="mlp"), dict(latent_dim=64), dict(grid=5), dict(conditional=True),
-                                    dict(spectral_norm=True), dict(pack=2), dict(image_size=32)])
+                                    dict(spectral_norm=True), dict(pack=1), dict(pack_layout="channels"),
+                                    dict(image_size=32)])
 def test_incompatible_resume_is_refused(two_epochs, mnist, change):
   run_dir, _ = two_epochs
   before = sorted(p.name for p in run_dir.iterdir())
