@@ -29,8 +29,8 @@ from gan_tf.fileio import atomic_write_text
 # - samples from an EMA of the generator's weights with BatchNorm
 #   statistics recomputed for those weights.
 # - dcgan with a folded pack of 2 (PacGAN, the images folded rather than
-#   stacked along the channels): FID at 50 epochs 34 -> 26, classifier score
-#   7.9 -> 8.1; a run that sets a gradient penalty falls back to 1, as a
+#   stacked along the channels): FID at 50 epochs 33.9 -> 25.6, classifier
+#   score 7.91 -> 8.07; a run that sets a gradient penalty falls back to 1, as a
 #   packed discriminator's gradient is its pack's, not an image's;
 # - mlp with alternating updates, as the articles train it (FID at 50 epochs
 #   510 -> 340); for the dcgan they ended level, a quarter slower.
