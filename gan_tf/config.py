@@ -238,7 +238,9 @@ class Config:
   def from_json(cls, text: str) -> "Config":
     raw = json.loads(text)
     raw.setdefault("pack", 1)  # Runs from before --pack judged each image alone,
-    raw.setdefault("pack_layout", "channels")  # and runs from before --pack_layout stacked their packs.
+    # and runs from before --pack_layout stacked their packs (a layout of no
+    # pack is the default's, so that a run resumes without naming one).
+    raw.setdefault("pack_layout", "channels" if raw["pack"] > 1 else "fold")
     known = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in raw.items() if k in known})
 

@@ -231,3 +231,5 @@ def test_runs_from_before_pack_layout_stacked_their_packs():
   old = old.replace('"pack_layout": "channels",', "")
   assert '"pack_layout"' not in old
   assert Config.from_json(old).resolved().pack_layout == "channels"
+  alone = Config(arch="dcgan", pack=1).resolved().to_json().replace('"pack_layout": "fold",', "")
+  assert Config.from_json(alone) == Config(arch="dcgan", pack=1).resolved()

@@ -51,33 +51,38 @@ def wait_for(path, proc, timeout=300):
     time.sleep(0.05)
 
 
+# 64 steps an epoch, so that a signal lands inside one: epoch 2 takes about
+# 4 s here and starts about 0.8 s after epoch 1's last file (loss.png).
+THREE_EPOCHS = ("--epochs=3", "--batch_size=16")
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, digits):
   run_dir = tmp_path_factory.mktemp("straight") / "run"
-  subprocess.run(TRAIN + flags(digits, run_dir, "--epochs=3"), check=True, capture_output=True, timeout=600)
+  subprocess.run(TRAIN + flags(digits, run_dir, *THREE_EPOCHS), check=True, capture_output=True, timeout=600)
   return run_dir
 
 
 def test_sigterm_mid_epoch_saves_and_resumes_to_identical_weights(tmp_path, digits, uninterrupted):
   run_dir = tmp_path / "run"
-  proc = subprocess.Popen(TRAIN + flags(digits, run_dir, "--epochs=3"), stdout=subprocess.PIPE,
+  proc = subprocess.Popen(TRAIN + flags(digits, run_dir, *THREE_EPOCHS), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
-  wait_for(run_dir / "loss.png", proc)  # The last file epoch 1 draws (a good part of a second).
-  time.sleep(0.7)  # Into epoch 2 (32 steps of about 0.1 s).
+  wait_for(run_dir / "loss.png", proc)
+  time.sleep(2.0)  # Into epoch 2.
   proc.send_signal(signal.SIGTERM)
   out, err = proc.communicate(timeout=300)
   assert proc.returncode == 128 + signal.SIGTERM, err
   assert "Traceback" not in err and len(err.strip().splitlines()) == 1
   assert "stopped in epoch 2 at step" in err and "saved" in err
   stopped_at = int(err.split("at step ")[1].split()[0])
-  assert 32 < stopped_at < 64  # Mid-epoch: the checkpoint is not on an epoch boundary.
+  assert 64 < stopped_at < 128  # Mid-epoch: the checkpoint is not on an epoch boundary.
   assert (run_dir / f"ckpt-{stopped_at}.index").exists()
   assert [r["epoch"] for r in history(run_dir)] == ["1"]
 
-  resumed = subprocess.run(TRAIN + flags(digits, run_dir, "--epochs=3"), capture_output=True, text=True, timeout=600)
+  resumed = subprocess.run(TRAIN + flags(digits, run_dir, *THREE_EPOCHS), capture_output=True, text=True, timeout=600)
   assert resumed.returncode == 0, resumed.stderr
   assert [r["epoch"] for r in history(run_dir)] == ["1", "2", "3"]
-  assert [r["step"] for r in history(run_dir)] == ["32", "64", "96"]
+  assert [r["step"] for r in history(run_dir)] == ["64", "128", "192"]
   # The interruption changed nothing: same weights, optimiser state and epoch losses, bit for bit.
   a, b = weights(uninterrupted), weights(run_dir)
   assert a.keys() == b.keys()
