@@ -300,5 +300,6 @@ def build(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False, sp
   takes batches of a multiple of `pack` images and gives each image its
   pack's logit."""
   generator = build_generator(arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers)
-  return generator, ARCHITECTURES[arch][1](tuple(image_shape), num_classes, spectral_norm, stock_layers, pack,
-                                                     pack_layout)
+  discriminator = ARCHITECTURES[arch][1](tuple(image_shape), num_classes, spectral_norm, stock_layers,
+                                         pack=pack, pack_layout=pack_layout)
+  return generator, discriminator

@@ -87,8 +87,9 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
   pipeline = data_lib.Pipeline(data, config.batch_size, config.seed)
   unit = strategy.num_replicas_in_sync * config.pack  # Each replica's share must hold whole packs.
   if config.batch_size % unit:
+    packs = f" in packs of --pack={config.pack}" if config.pack > 1 else ""
     raise UserError(f"--batch_size={config.batch_size} does not split evenly over "
-                    f"{strategy.num_replicas_in_sync} replicas of --pack={config.pack} images; pass a multiple of {unit}")
+                    f"{strategy.num_replicas_in_sync} replicas{packs}; pass a multiple of {unit}")
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
   keras.utils.set_random_seed(config.seed)  # Initial weights and dropout masks.

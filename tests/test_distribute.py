@@ -78,6 +78,7 @@ def history(run_dir):
     {"conditional": True, "loss": "wasserstein_gp", "d_steps": 2, "r1_gamma": 1.0},
     {"conditional": True, "spectral_norm": True},
     {"updates": "alternating"},
+    {"pack": 2},  # Each replica packs its own half of the batch: the same pairs as one device.
 ])
 def test_mirrored_on_two_devices_matches_one_device(digits, extra):
   out = subprocess.run([sys.executable, "-c", EQUIVALENCE, str(digits), "mlp", json.dumps(extra), "5"],
