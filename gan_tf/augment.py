@@ -14,19 +14,18 @@ a step is the same on any number of replicas and after a resume.
 
 import tensorflow as tf
 
-POLICIES = ("translation", "cutout", "color")
+from gan_tf import settings
+from gan_tf.settings import POLICIES  # noqa: F401
+
 NUM_PARAMS = 7  # 2 translation, 2 cutout, 3 colour
 TRANSLATION_RATIO = 0.125  # shift by up to 1/8 of the side
 CUTOUT_RATIO = 0.5  # a square of half the side
 
 
+@tf.autograph.experimental.do_not_convert  # Plain Python on strings, also inside the traced step.
 def parse(policy: str) -> tuple:
   """The transforms named in a comma-separated `policy` ("" or "none": none)."""
-  names = tuple(p.strip() for p in policy.split(",") if p.strip() and p.strip() != "none")
-  unknown = [n for n in names if n not in POLICIES]
-  if unknown:
-    raise ValueError(f"unknown augmentation {unknown[0]!r}; choose from {', '.join(POLICIES)}")
-  return names
+  return settings.augment_policies(policy)
 
 
 def apply(images, policy: str, params):

@@ -1,6 +1,6 @@
 """Benchmark pieces: reference loops, timing, FLOP counts, the matmul rate.
 
-`bin/bench` runs each measurement in a process of its own (for its peak
+`gan-tf bench` runs each measurement in a process of its own (for its peak
 memory) and prints the table; these functions do one measurement each.
 """
 
@@ -231,7 +231,8 @@ def epoch_overhead(arch, mnist_dir, tmp_dir, epochs, batch_size=256):
   (epoch seconds, compute seconds, checkpoints saved in the window, and the
   seconds each callback and the checkpoint saves took in the window).
   """
-  from gan_tf import callbacks, train
+  from gan_tf import callbacks
+  from gan_tf import loop as train
 
   digits = data.load_idx(mnist_dir, "test")
   config = Config(arch=arch, epochs=epochs + 2, batch_size=batch_size, progress=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from gan_tf import checkpoints, evaluate, images
+from gan_tf import checkpoints, images, quality
 from gan_tf.fileio import atomic_write_bytes, atomic_write_text
 
 HISTORY_FIELDS = ["epoch", "step", "d_loss", "g_loss", "d_acc", "seconds", "images_per_sec"]
@@ -64,7 +64,7 @@ EVAL_LOGS = ("fid", "kid", "precision", "recall", "classifier_score", "classes_c
 
 class Evaluation(Callback):
   """Every `every` epochs (and after the last), the sample-quality metrics of
-  `evaluate.py` into the epoch's logs, so History and TensorBoard record them;
+  `quality.py` into the epoch's logs, so History and TensorBoard record them;
   the checkpoint with the lowest FID so far is kept in `best/`, described by
   `best/best.json`."""
 
@@ -74,13 +74,13 @@ class Evaluation(Callback):
 
   def on_train_begin(self, run):
     self.gan, self.last_epoch, self.seed = run.gan, run.config.epochs, run.config.seed
-    self.classifier = evaluate.load_classifier(self.data, self.classifier_dir)
+    self.classifier = quality.load_classifier(self.data, self.classifier_dir)
     self.best = checkpoints.BestCheckpoint(run.gan.checkpoint(), self.run_dir)
 
   def on_epoch_end(self, epoch, logs):
     if epoch % self.every and epoch != self.last_epoch:
       return
-    report = evaluate.evaluate(evaluate.keras_generate(self.gan.sampler()), self.gan.latent_dim,
+    report = quality.evaluate(quality.keras_generate(self.gan.sampler()), self.gan.latent_dim,
                                self.data, self.classifier, self.num, self.seed, self.gan.num_classes)
     logs.update({key: report["generated"][key] for key in EVAL_LOGS if key in report["generated"]})
     self.best.consider(logs["fid"], epoch, int(logs["step"]))

@@ -57,12 +57,12 @@ class Checkpoints:
       except (AssertionError, ValueError, tf.errors.OpError):
         # Readable but of another shape: another architecture or program
         # version. Not corruption, so nothing is moved.
-        raise UserError(f"checkpoint {prefix} does not match this model (another --arch, --latent_dim or "
-                        f"gan-tf version wrote it); choose a new --checkpoint_dir") from None
+        raise UserError(f"checkpoint {prefix} does not match this model (another @arch, @latent_dim or "
+                        f"gan-tf version wrote it); choose a new @run_dir") from None
       return prefix
     if candidates:
       raise UserError(f"none of the {len(candidates)} checkpoints in {self.run_dir} can be restored "
-                      f"(moved aside as *.corrupt); choose a new --checkpoint_dir to start over")
+                      f"(moved aside as *.corrupt); choose a new @run_dir to start over")
     return None
 
   def _move_aside(self, prefix, error):
@@ -150,7 +150,7 @@ class RunLock:
       holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "another process"
       os.close(self.fd)
       raise UserError(f"{self.path.parent} is in use by a running training ({holder}); "
-                      f"wait for it to finish or choose another --checkpoint_dir") from None
+                      f"wait for it to finish or choose another @run_dir") from None
     os.ftruncate(self.fd, 0)
     os.pwrite(self.fd, f"pid {os.getpid()}".encode(), 0)
     return self

@@ -50,7 +50,7 @@ class ImageSet:
     return ImageSet(self.images[:n], self.labels[:n], f"{self.name}[:{n}]", self.class_names)
 
 
-LOCAL_HELP = ("--dataset=idx:DIR (IDX files such as MNIST's), cifar:DIR (the CIFAR-10/100 batches or their "
+LOCAL_HELP = ("@dataset=idx:DIR (IDX files such as MNIST's), cifar:DIR (the CIFAR-10/100 batches or their "
               ".tar.gz) or folder:DIR (image files, a sub-folder per class)")
 
 
@@ -135,9 +135,9 @@ def _find(directory: Path, prefix: str, kind: str, ndim: int) -> Path | None:
 def load_idx(directory, split: str = "train") -> ImageSet:
   directory = Path(directory)
   if not directory.is_dir():
-    raise DataError(f"dataset directory {directory} does not exist; pass --dataset=idx:DIR with the IDX files in DIR")
+    raise DataError(f"dataset directory {directory} does not exist; pass @dataset=idx:DIR with the IDX files in DIR")
   if split not in IDX_PREFIXES:
-    raise DataError(f"--split={split!r} is not one of {', '.join(IDX_PREFIXES)} for IDX files")
+    raise DataError(f"@split={split!r} is not one of {', '.join(IDX_PREFIXES)} for IDX files")
   images, labels = [], []
   for prefix in IDX_PREFIXES[split]:
     image_path = _find(directory, prefix, "images", 3)
@@ -170,7 +170,7 @@ def load_cifar(path, split: str = "train") -> ImageSet:
 
   path = Path(path)
   if split not in ("train", "test", "train+test"):
-    raise DataError(f"--split={split!r} is not one of train, test, train+test for CIFAR files")
+    raise DataError(f"@split={split!r} is not one of train, test, train+test for CIFAR files")
   wanted = [name for part in split.split("+") for name in CIFAR_SPLITS[part]]
   files = {}  # batch name -> bytes
   try:
@@ -185,7 +185,7 @@ def load_cifar(path, split: str = "train") -> ImageSet:
         if candidate.is_file() and (candidate.name in wanted or candidate.name.removesuffix(".bin") in wanted):
           files[candidate.name] = candidate.read_bytes()
     else:
-      raise DataError(f"{path} does not exist; pass --dataset=cifar:PATH with the CIFAR batches (or their .tar.gz)")
+      raise DataError(f"{path} does not exist; pass @dataset=cifar:PATH with the CIFAR batches (or their .tar.gz)")
   except (OSError, tarfile.TarError, EOFError) as e:
     raise DataError(f"cannot read {path}: {e}") from None
   images, labels = [], []
@@ -233,9 +233,9 @@ def load_folder(directory, split: str = "train", image_size: int = 0, channels: 
 
   directory = Path(directory)
   if not directory.is_dir():
-    raise DataError(f"{directory} is not a directory; pass --dataset=folder:DIR with image files in DIR")
+    raise DataError(f"{directory} is not a directory; pass @dataset=folder:DIR with image files in DIR")
   if split != "train":
-    raise DataError(f"a folder of images has one split, 'train'; pass --split=train, not {split!r}")
+    raise DataError(f"a folder of images has one split, 'train'; pass @split=train, not {split!r}")
   paths = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
                  and not any(part.startswith(".") for part in p.relative_to(directory).parts))
   if not paths:
@@ -257,7 +257,7 @@ def load_folder(directory, split: str = "train", image_size: int = 0, channels: 
     channels = 3 if any(p.mode not in ("1", "L", "LA", "I", "I;16", "F") for p in pictures) else 1
   sizes = {p.size for p in pictures}
   if not image_size and len(sizes) > 1:
-    raise DataError(f"the images in {directory} have {len(sizes)} different sizes; pass --image_size=N "
+    raise DataError(f"the images in {directory} have {len(sizes)} different sizes; pass @image_size=N "
                     f"(e.g. 32 or 64) to crop and resize them to N x N")
   converted = []
   for picture in pictures:
@@ -295,7 +295,7 @@ def load_tfds(name: str, split: str = "train", data_dir: str | None = None, imag
   if len(shape) != 3 or shape[-1] not in (1, 3):
     raise DataError(f"TFDS dataset {name!r} has {shape} images; only images with 1 or 3 channels are supported")
   if None in shape[:2] and not image_size:
-    raise DataError(f"TFDS dataset {name!r} has images of varying size; pass --image_size=N (e.g. 64) "
+    raise DataError(f"TFDS dataset {name!r} has images of varying size; pass @image_size=N (e.g. 64) "
                     f"to crop and resize them to N x N")
 
   def read():
@@ -360,8 +360,8 @@ class Pipeline:
     import tensorflow as tf
 
     if batch_size > len(data):
-      raise DataError(f"--batch_size={batch_size} is larger than the {len(data)} images of {data.name}; "
-                      f"lower --batch_size")
+      raise DataError(f"@batch_size={batch_size} is larger than the {len(data)} images of {data.name}; "
+                      f"lower @batch_size")
     self._tf = tf
     self.batch_size = batch_size
     self.steps_per_epoch = len(data) // batch_size

@@ -27,7 +27,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy([d.name for d in devices])
   if name == "multi_worker":
     if "TF_CONFIG" not in os.environ:
-      raise UserError("--strategy=multi_worker needs the TF_CONFIG environment variable describing the "
+      raise UserError("@strategy=multi_worker needs the TF_CONFIG environment variable describing the "
                       "cluster and this worker's task (see BUILD.md)")
     return tf.distribute.MultiWorkerMirroredStrategy()
   if name == "tpu":
@@ -36,9 +36,9 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
       tf.config.experimental_connect_to_cluster(resolver)
       tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, tf.errors.OpError) as e:
-      raise UserError(f"--strategy=tpu found no TPU ({e})") from None
+      raise UserError(f"@strategy=tpu found no TPU ({e})") from None
     return tf.distribute.TPUStrategy(resolver)
-  raise UserError(f"unknown --strategy={name!r}; choose one of {', '.join(STRATEGIES)}")
+  raise UserError(f"unknown @strategy={name!r}; choose one of {', '.join(STRATEGIES)}")
 
 
 def is_multi_worker(strategy) -> bool:

@@ -39,7 +39,7 @@ class GAN:
     self.latent_dim = config.latent_dim
     self.num_classes = num_classes if config.conditional else 0
     if config.conditional and num_classes < 2:
-      raise UserError("--conditional needs a dataset with class labels (at least 2 classes)")
+      raise UserError("@conditional needs a dataset with class labels (at least 2 classes)")
     self.strategy = strategy or tf.distribute.get_strategy()
     precision = config.precision if config.precision != "auto" else "float32"
     with self.strategy.scope(), _dtype_policy(precision):
@@ -80,8 +80,8 @@ class GAN:
     # One real+fake call of the discriminator computes the same as two calls
     # unless it has batch statistics (BatchNorm would mix real and fake) or
     # state advanced per call (spectral normalisation's power iteration).
-    self.fused = config.fused_discriminator == "true" and not config.spectral_norm and not any(
-        isinstance(layer, keras.layers.BatchNormalization) for layer in self.discriminator.layers)
+    self.fused = config.fused_discriminator == "true" and not config.spectral_norm and not models.batch_norms(
+        self.discriminator)
     self.image_shape = tuple(image_shape)
     self._sampler = None
     self._sampler_key = None  # (step, sample_from, bn_stats) the sampler was last prepared for.
@@ -148,10 +148,13 @@ class GAN:
     return values
 
   def _g(self, noise, labels, training):
-    return self.generator([noise, labels] if self.num_classes else noise, training=training)
+    # float32 whatever the policy, as the built-in networks' last layers are.
+    return tf.cast(self.generator([noise, labels] if self.num_classes else noise, training=training), tf.float32)
 
   def _d(self, images, labels):
-    return self.discriminator([images, labels] if self.num_classes else images, training=True)
+    # One float32 logit per image: [N, 1], as every objective takes it.
+    logits = self.discriminator([images, labels] if self.num_classes else images, training=True)
+    return tf.reshape(tf.cast(logits, tf.float32), [-1, 1])
 
   def _replica_step(self, images, labels=None, d_only=0, train_d=True):
     """Both networks' update on this replica's part of the batch, from one
@@ -279,9 +282,9 @@ class GAN:
     source = self.ema_generator if sample_from == "ema" else self.generator
     for target, value in zip(self._sampler.weights, source.weights, strict=True):
       target.assign(tf.cast(value, target.dtype))
-    norms = [layer for layer in self._sampler.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = models.batch_norms(self._sampler)
     if bn_stats == "moving":
-      raw_norms = [layer for layer in self.generator.layers if isinstance(layer, keras.layers.BatchNormalization)]
+      raw_norms = models.batch_norms(self.generator)
       for norm, raw in zip(norms, raw_norms, strict=True):
         norm.moving_mean.assign(raw.moving_mean)
         norm.moving_variance.assign(raw.moving_variance)

@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from gan_tf import custom
 from gan_tf.errors import UserError
 
 EMBEDDING_DIM = 50  # Of the generator's label embedding, as in keras-io's conditional GAN examples.
@@ -228,8 +229,8 @@ def dcgan_levels(image_shape):
     levels = math.log2(height / start) if height % start == 0 else 0
     if height == width and levels >= 1 and levels == int(levels):
       return start, int(levels)
-  raise UserError(f"--arch=dcgan draws square images of 7 or 4 times a power of two pixels (28, 32, 64, ...), "
-                  f"not {height}x{width}; pass --image_size=28, 32 or 64")
+  raise UserError(f"@arch=dcgan draws square images of 7 or 4 times a power of two pixels (28, 32, 64, ...), "
+                  f"not {height}x{width}; pass @image_size=28, 32 or 64")
 
 
 def dcgan_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False):
@@ -281,13 +282,15 @@ def build_generator(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm
   tf.distribute strategy. `stock_layers` builds with Keras's own
   BatchNormalization and Dropout instead of this module's faster ones (the
   benchmark's reference)."""
+  if ":" in arch:
+    return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)[0]
   if arch not in ARCHITECTURES:
-    raise UserError(f"unknown --arch={arch!r}; choose one of {', '.join(sorted(ARCHITECTURES))}")
+    raise UserError(f"unknown @arch={arch!r}; choose one of {', '.join(sorted(ARCHITECTURES))}")
   return ARCHITECTURES[arch][0](latent_dim, tuple(image_shape), num_classes, sync_batchnorm, stock_layers)
 
 
 def num_classes_of(generator) -> int:
-  """The classes a generator is conditioned on (0: unconditional)."""
+  """The classes a built-in generator is conditioned on (0: unconditional)."""
   names = {layer.name for layer in generator.layers}
   return int(generator.get_layer("label_embedding").input_dim) if "label_embedding" in names else 0
 
@@ -298,8 +301,17 @@ def build(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False, sp
   The discriminator judges `pack` images at once, laid out as `pack_layout`
   says (PacGAN; 1: each alone; unconditional only, as `Config` checks): it
   takes batches of a multiple of `pack` images and gives each image its
-  pack's logit."""
+  pack's logit. `arch` "MODULE:FUNCTION" names the user's networks (custom.py),
+  which take no pack and no spectral normalisation (`Config` refuses them)."""
+  if ":" in arch:
+    return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)
   generator = build_generator(arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers)
   discriminator = ARCHITECTURES[arch][1](tuple(image_shape), num_classes, spectral_norm, stock_layers,
                                          pack=pack, pack_layout=pack_layout)
   return generator, discriminator
+
+
+def batch_norms(model) -> list:
+  """The BatchNormalization layers of `model`, those of nested models included."""
+  return [layer for layer in model._flatten_layers(include_self=False)
+          if isinstance(layer, layers.BatchNormalization)]

@@ -15,7 +15,8 @@ if len(sys.argv) > 5:
   cpu = tf.config.list_physical_devices("CPU")[0]
   tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * int(sys.argv[5]))
 
-from gan_tf import data, train  # noqa: E402
+from gan_tf import data  # noqa: E402
+from gan_tf import loop as train  # noqa: E402
 from gan_tf.config import Config  # noqa: E402
 from gan_tf.errors import Interrupted  # noqa: E402
 

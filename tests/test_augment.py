@@ -23,7 +23,7 @@ def test_policy_names_are_checked():
   assert augment.parse("translation, cutout") == ("translation", "cutout")
   with pytest.raises(ValueError, match="flip"):
     augment.parse("translation,flip")
-  with pytest.raises(UserError, match="--augment='flip'"):
+  with pytest.raises(UserError, match="augment must be empty or comma-separated"):
     Config(augment="flip").resolved()
 
 

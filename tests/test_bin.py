@@ -99,7 +99,7 @@ def test_saved_model_cli_describes_the_export(trained, tmp_path):
     (["--dataset=idx:/no/such/dir"], "does not exist"),
     (["--dataset=not_a_tfds_dataset"], "no TFDS dataset is called"),
     (["--epochs=0"], "--epochs must be a positive integer"),
-    (["--arch=vae"], "flag --arch=vae: value should be one of"),
+    (["--arch=vae"], "--arch must be one of dcgan, mlp or MODULE:FUNCTION"),
     (["--batch_size=abc"], "flag --batch_size=abc"),
     (["--strategy=multi_worker"], "needs the TF_CONFIG environment variable"),
     (["--batch_size=100000"], "larger than the"),

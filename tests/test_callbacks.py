@@ -4,7 +4,8 @@ import sys
 
 import numpy as np
 
-from gan_tf import callbacks, images, train
+from gan_tf import callbacks, images
+from gan_tf import loop as train
 from gan_tf.config import Config
 
 

@@ -5,7 +5,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from gan_tf import data, evaluate, export, images, latent, models, train
+from gan_tf import data, images, latent, models
+from gan_tf import loop as train
+from gan_tf import quality as evaluate
+from gan_tf import serving as export
 from gan_tf.config import Config
 from gan_tf.errors import UserError
 from gan_tf.gan import GAN
@@ -86,7 +89,7 @@ def test_conditional_export_takes_a_label(conditional_run):
 
 def test_conditional_needs_labels(tmp_path, mnist):
   unlabelled = data.ImageSet(mnist.images[:256], np.full(256, -1), "unlabelled")
-  with pytest.raises(UserError, match="--conditional needs class labels"):
+  with pytest.raises(UserError, match="conditional needs class labels"):
     train.train(Config(arch="mlp", conditional=True, epochs=1, **TINY), tmp_path / "run", dataset=unlabelled)
 
 

@@ -157,7 +157,7 @@ def test_unknown_tfds_name():
 
 def test_tfds_offline_points_to_idx(tmp_path, monkeypatch):
   monkeypatch.setattr(data, "_online", lambda: False)
-  with pytest.raises(DataError, match="--dataset=idx:DIR"):
+  with pytest.raises(DataError, match="dataset=idx:DIR"):
     data.load("mnist", "train", data_dir=str(tmp_path))
 
 
@@ -256,7 +256,7 @@ def test_folder_of_unlabelled_grey_images_keeps_their_size(tmp_path):
 
 
 @pytest.mark.parametrize("setup,message", [
-    ("mixed_sizes", "different sizes; pass --image_size"),
+    ("mixed_sizes", "different sizes; pass image_size"),
     ("empty", "no image files"),
     ("broken", "cannot read"),
     ("loose_and_classes", "both in sub-folders"),

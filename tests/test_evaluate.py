@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from gan_tf import evaluate as ev
+from gan_tf import quality as ev
 from gan_tf.data import ImageSet
 
 

@@ -96,7 +96,7 @@ def test_dropout_mask_follows_the_seed_generator():
 
 
 def test_unknown_arch():
-  with pytest.raises(UserError, match="unknown --arch='vae'"):
+  with pytest.raises(UserError, match="unknown arch='vae'"):
     models.build("vae", 100, (28, 28, 1))
 
 

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from conftest import ROOT, write_idx
 
-from gan_tf import train
+from gan_tf import loop as train
 from gan_tf.checkpoints import RunLock
 from gan_tf.config import Config
 from gan_tf.errors import UserError
@@ -187,5 +187,5 @@ def test_two_bin_train_on_one_directory(tmp_path, digits):
 
 def test_unwritable_checkpoint_dir(tmp_path):
   (tmp_path / "file").write_text("x")
-  with pytest.raises(UserError, match="cannot write to --checkpoint_dir"):
+  with pytest.raises(UserError, match="cannot write to run_dir="):
     train.train(Config(epochs=1), tmp_path / "file" / "run")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import data, distribute, train
+from gan_tf import data, distribute
+from gan_tf import loop as train
 from gan_tf.config import Config
 from gan_tf.gan import GAN
 

@@ -12,9 +12,9 @@ import tensorflow as tf
 
 from gan_tf import callbacks as callbacks_lib
 from gan_tf import config as config_lib
+from gan_tf import custom, distribute, recipes
 from gan_tf import data as data_lib
-from gan_tf import distribute
-from gan_tf import export as export_lib
+from gan_tf import serving as export_lib
 from gan_tf.checkpoints import BEST_DIR, Checkpoints, RunLock, checkpoint_prefixes
 from gan_tf.errors import Interrupted, TrainingDiverged, UserError
 from gan_tf.gan import GAN
@@ -54,6 +54,8 @@ def train(config: config_lib.Config, run_dir, dataset: data_lib.ImageSet | None 
   checkpoint when SIGINT or SIGTERM arrives.
   """
   config = config.resolved()
+  if recipes.is_custom(config.arch):
+    custom.load_function(config.arch)  # A module that does not import fails here, before any work.
   run_dir = Path(run_dir)
   config_lib.check_resumable(config, run_dir)
   if config.export_dir:
@@ -61,8 +63,8 @@ def train(config: config_lib.Config, run_dir, dataset: data_lib.ImageSet | None 
   strategy = distribute.make_strategy(config.strategy)
   if config.eval_every and distribute.is_multi_worker(strategy):
     # Saving the best checkpoint would need every worker to take part.
-    raise UserError("--eval_every does not work with --strategy=multi_worker yet; "
-                    "evaluate the run's checkpoints with bin/evaluate instead")
+    raise UserError("@eval_every does not work with @strategy=multi_worker yet; "
+                    "evaluate the run's checkpoints with the evaluate command instead")
   own_dir = distribute.write_dir(run_dir, strategy)
   _make_writable_dir(own_dir)
   # Under multi-worker training a stop must be agreed by all workers, which
@@ -82,13 +84,13 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
   else:
     data = data_lib.convert(dataset, config.image_size, config.channels)
   if config.conditional and data.num_classes < 2:
-    raise UserError(f"--conditional needs class labels, and {data.name} has none; use a labelled dataset "
+    raise UserError(f"@conditional needs class labels, and {data.name} has none; use a labelled dataset "
                     f"(IDX with its labels file, a TFDS dataset with labels, or folder:DIR with a sub-folder per class)")
   pipeline = data_lib.Pipeline(data, config.batch_size, config.seed)
   unit = strategy.num_replicas_in_sync * config.pack  # Each replica's share must hold whole packs.
   if config.batch_size % unit:
-    packs = f" in packs of --pack={config.pack}" if config.pack > 1 else ""
-    raise UserError(f"--batch_size={config.batch_size} does not split evenly over "
+    packs = f" in packs of @pack={config.pack}" if config.pack > 1 else ""
+    raise UserError(f"@batch_size={config.batch_size} does not split evenly over "
                     f"{strategy.num_replicas_in_sync} replicas{packs}; pass a multiple of {unit}")
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
@@ -180,7 +182,7 @@ def _check_finite(gan, epoch, run_dir):
   if bad_step >= 0:
     raise TrainingDiverged(
         f"losses became NaN or infinite in epoch {epoch} at step {bad_step}; the checkpoints in {run_dir} "
-        f"are kept as they were; lower the learning rates (--g_lr, --d_lr) and run again")
+        f"are kept as they were; lower the learning rates (@g_lr, @d_lr) and run again")
 
 
 def _make_writable_dir(run_dir: Path):
@@ -190,7 +192,7 @@ def _make_writable_dir(run_dir: Path):
     probe.touch()
     probe.unlink()
   except OSError as e:
-    raise UserError(f"cannot write to --checkpoint_dir={run_dir}: {e.strerror}") from None
+    raise UserError(f"cannot write to @run_dir={run_dir}: {e.strerror}") from None
 
 
 class _StopState:
@@ -226,10 +228,10 @@ def restore_generator(run_dir, sample_from=None, bn_stats=None, best=False):
   run_dir = Path(run_dir)
   config = config_lib.load_run_config(run_dir)
   if config is None or not checkpoint_prefixes(run_dir):
-    raise UserError(f"{run_dir} holds no checkpoint of a gan-tf run; train one with bin/train first")
+    raise UserError(f"{run_dir} holds no checkpoint of a gan-tf run; train one first")
   source = run_dir / BEST_DIR if best else run_dir
   if best and not checkpoint_prefixes(source):
-    raise UserError(f"{run_dir} has no best checkpoint; train with --eval_every=N to keep one")
+    raise UserError(f"{run_dir} has no best checkpoint; train with @eval_every=N to keep one")
   gan = GAN(config.resolved(), config_lib.load_image_shape(run_dir), num_classes=config_lib.load_num_classes(run_dir))
   Checkpoints(gan.checkpoint(), source, 1).restore()
   return gan.sampler(sample_from, bn_stats), config

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from gan_tf.api import Generator
 from gan_tf.errors import UserError
 
 
@@ -49,7 +50,7 @@ def check_export_dir(export_dir) -> None:
   """Refuses a path that holds something other than a SavedModel, before any work."""
   path = Path(export_dir)
   if path.exists() and not (path.is_dir() and (is_saved_model(path) or not any(path.iterdir()))):
-    raise UserError(f"--export_dir={export_dir} exists and is not a SavedModel; choose another path")
+    raise UserError(f"@export_dir={export_dir} exists and is not a SavedModel; choose another path")
 
 
 def export(generator, latent_dim, export_dir, num_classes=0) -> Path:
@@ -70,13 +71,13 @@ def export(generator, latent_dim, export_dir, num_classes=0) -> Path:
   return path
 
 
-class Exported:
+class Exported(Generator):
   """A loaded export: `latent_dim`, `image_shape`, `num_classes` (0:
   unconditional), and `__call__(noise, labels=None) -> images`."""
 
   def __init__(self, export_dir):
     if not is_saved_model(export_dir):
-      raise UserError(f"--model={export_dir} is not a SavedModel directory (see bin/export)")
+      raise UserError(f"@model={export_dir} is not a SavedModel directory (see the export command)")
     loaded = tf.saved_model.load(str(export_dir))
     self.fn = loaded.signatures["serving_default"]
     inputs = self.fn.structured_input_signature[1]
@@ -85,16 +86,25 @@ class Exported:
     self.num_classes = int(loaded.num_classes.numpy()) if "label" in inputs else 0
 
   def __call__(self, noise, labels=None):
-    noise = np.asarray(noise, np.float32)
-    if noise.ndim != 2 or noise.shape[1] != self.latent_dim:
-      raise UserError(f"the model takes noise of shape [N, {self.latent_dim}], got {list(noise.shape)}")
-    if not self.num_classes:
-      if labels is not None:
-        raise UserError("this model is not conditional: it takes no labels")
-      return self.fn(noise=tf.constant(noise))["images"].numpy()
+    noise, labels = check_inputs(noise, labels, self.latent_dim, self.num_classes)
     if labels is None:
-      raise UserError(f"this model is conditional: it needs a label (0 to {self.num_classes - 1}) per image")
-    labels = np.broadcast_to(np.asarray(labels, np.int32), (len(noise),))
-    if labels.min(initial=0) < 0 or labels.max(initial=0) >= self.num_classes:
-      raise UserError(f"labels must be 0 to {self.num_classes - 1} for this model")
+      return self.fn(noise=tf.constant(noise))["images"].numpy()
     return self.fn(noise=tf.constant(noise), label=tf.constant(labels))["images"].numpy()
+
+
+def check_inputs(noise, labels, latent_dim, num_classes):
+  """`noise` as float32 [N, latent_dim], and `labels` as int32 [N] for a
+  conditional generator (None otherwise); a wrong shape or label is a UserError."""
+  noise = np.asarray(noise, np.float32)
+  if noise.ndim != 2 or noise.shape[1] != latent_dim:
+    raise UserError(f"the model takes noise of shape [N, {latent_dim}], got {list(noise.shape)}")
+  if not num_classes:
+    if labels is not None:
+      raise UserError("this model is not conditional: it takes no labels")
+    return noise, None
+  if labels is None:
+    raise UserError(f"this model is conditional: it needs a label (0 to {num_classes - 1}) per image")
+  labels = np.broadcast_to(np.asarray(labels, np.int32), (len(noise),))
+  if labels.min(initial=0) < 0 or labels.max(initial=0) >= num_classes:
+    raise UserError(f"labels must be 0 to {num_classes - 1} for this model")
+  return noise, labels

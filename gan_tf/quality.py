@@ -255,7 +255,7 @@ def evaluate(generate, latent_dim, data, classifier, num=10000, seed=0, num_clas
   generator (`num_classes` > 0) draws the classes in equal shares, and the
   report adds how often the classifier agrees with the class asked for."""
   if num < 2 * (K_NEAREST + 1):
-    raise UserError(f"--num must be at least {2 * (K_NEAREST + 1)}, got {num}")
+    raise UserError(f"@num must be at least {2 * (K_NEAREST + 1)}, got {num}")
   n = min(num, len(data))
   order = np.random.default_rng(seed + 1).permutation(len(data))
   real = data.images[order].astype(np.float32) / 127.5 - 1.0

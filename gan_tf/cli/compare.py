@@ -1,0 +1,88 @@
+"""gan-tf COMMAND: trains each architecture with each recipe, evaluates them all the same way,
+and prints one markdown table (docs/results.md is made with it).
+
+  gan-tf compare --dataset=idx:DIR --split=test --epochs=50 --out_dir=compare
+
+Runs live in --out_dir/<arch>-<recipe>; a run already there is resumed or, if
+finished, only evaluated, so an interrupted comparison continues where it stopped.
+"""
+
+import json
+from pathlib import Path
+
+from absl import flags
+
+from gan_tf import config as config_lib
+from gan_tf.cli import common
+from gan_tf.errors import UserError
+from gan_tf.fileio import atomic_write_text
+
+FLAGS = flags.FLAGS
+common.define_settings(["dataset", "split", "data_dir"], __name__)
+flags.DEFINE_list("archs", list(config_lib.ARCHS), "Architectures to compare.")
+flags.DEFINE_list("recipes", list(config_lib.RECIPE_NAMES)[::-1], "Recipes to compare (see train --recipe).")
+flags.DEFINE_integer("epochs", 50, "Epochs of every run.")
+flags.DEFINE_integer("seed", 0, "Seed of every run and of the evaluation.")
+flags.DEFINE_integer("num", 10000, "Images per evaluation (see evaluate).")
+flags.DEFINE_string("out_dir", "compare", "Where the runs, their grids and the table go.")
+flags.DEFINE_bool("progress", False, "Show each run's progress line.")
+
+COLUMNS = [("FID", "fid", "{:.2f}"), ("KID", "kid", "{:.3f}"), ("precision", "precision", "{:.3f}"),
+           ("recall", "recall", "{:.3f}"), ("classifier score", "classifier_score", "{:.2f}"),
+           ("classes covered", "classes_covered", "{}")]
+
+
+def main(argv):
+  for arch in FLAGS.archs:
+    if arch not in config_lib.ARCHS:
+      raise UserError(f"unknown architecture {arch!r} in --archs; choose from {', '.join(config_lib.ARCHS)}")
+  for recipe in FLAGS.recipes:
+    if recipe not in config_lib.RECIPE_NAMES:
+      raise UserError(f"unknown recipe {recipe!r} in --recipes; choose from {', '.join(config_lib.RECIPE_NAMES)}")
+  common.check_setting("eval_num", FLAGS.num, flag="num")
+  common.check_setting("seed", FLAGS.seed)
+  common.import_tensorflow()
+  from gan_tf import data as data_lib
+  from gan_tf import images
+  from gan_tf import loop as train_lib
+  from gan_tf import quality as evaluate_lib
+
+  out = Path(FLAGS.out_dir)
+  data = data_lib.load(FLAGS.dataset, FLAGS.split, FLAGS.data_dir)
+  classifier = evaluate_lib.load_classifier(data)
+  rows = []
+  for arch in FLAGS.archs:
+    for recipe in FLAGS.recipes:
+      run_dir = out / f"{arch}-{recipe}"
+      config = config_lib.Config(arch=arch, recipe=recipe, dataset=FLAGS.dataset, split=FLAGS.split,
+                                 data_dir=FLAGS.data_dir, epochs=FLAGS.epochs, seed=FLAGS.seed,
+                                 progress=FLAGS.progress)
+      print(f"{run_dir}: training {arch} with the {recipe} recipe to epoch {FLAGS.epochs}", flush=True)
+      train_lib.train(config, run_dir, dataset=data)
+      generator, resolved = train_lib.restore_generator(run_dir)
+      generate = evaluate_lib.keras_generate(generator)
+      report = evaluate_lib.evaluate(generate, resolved.latent_dim, data, classifier, FLAGS.num, FLAGS.seed)
+      atomic_write_text(run_dir / "metrics.json", json.dumps(report, indent=2) + "\n")
+      images.save_png(out / f"{arch}-{recipe}.png",
+                      images.grid(evaluate_lib.draw(generate, resolved.latent_dim, 64, FLAGS.seed)))
+      rows.append((f"`{arch}`, {recipe}", report["generated"]))
+  rows.append(("real vs real (two halves)", report["real_vs_real"]))
+  table = _markdown(rows, report)
+  atomic_write_text(out / "table.md", table)
+  print(table)
+
+
+def _markdown(rows, report):
+  lines = ["| run | " + " | ".join(name for name, _, _ in COLUMNS) + " |",
+           "|---|" + "---|" * len(COLUMNS)]
+  for name, metrics in rows:
+    cells = [fmt.format(metrics[key]) for _, key, fmt in COLUMNS]
+    cells[-1] += f"/{len(metrics['class_histogram'])}"
+    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  lines.append("")
+  lines.append(f"{report['num']} generated vs {report['num']} real images "
+               f"(real vs real: {report['real_vs_real_num']} vs {report['real_vs_real_num']}), "
+               f"{FLAGS.dataset} ({FLAGS.split}), {FLAGS.epochs} epochs, seed {FLAGS.seed}; "
+               f"classifier accuracy {report['classifier_accuracy']:.3f} on held-out real images.")
+  return "\n".join(lines) + "\n"
+

@@ -1,0 +1,41 @@
+"""Recipes: the values a run takes for the settings it leaves unset.
+
+"original" is the source each architecture comes from: the TensorFlow DCGAN
+tutorial (Adam 1e-4 for both networks, samples from the raw generator with
+BatchNorm's moving averages, both networks updated from one pass) and the
+Keras articles' MLP GAN (Adam 2e-4, beta_1 0.5, likewise sampled, the
+generator updated after the discriminator, against its new weights).
+"gan-tf" is this project's; docs/recipes.md gives the measurement behind
+each choice. A user's own networks (`arch=MODULE:FUNCTION`) take the
+"custom" rows: the DCGAN paper's Adam(2e-4, 0.5), and for gan-tf the
+sampling that helped every built-in architecture.
+"""
+
+RECIPES = {
+    ("dcgan", "original"): dict(g_lr=1e-4, d_lr=1e-4, beta_1=0.9, ema_decay=0.0, bn_stats="moving",
+                                d_steps=1, r1_gamma=0.0, updates="simultaneous", pack=1),
+    ("mlp", "original"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.0, bn_stats="moving",
+                              d_steps=1, r1_gamma=0.0, updates="alternating", pack=1),
+    ("custom", "original"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.0, bn_stats="moving",
+                                 d_steps=1, r1_gamma=0.0, updates="simultaneous", pack=1),
+    ("dcgan", "gan-tf"): dict(g_lr=4e-4, d_lr=4e-4, beta_1=0.0, ema_decay=0.999, bn_stats="standing",
+                              d_steps=2, r1_gamma=0.0, updates="simultaneous", pack=2),
+    ("mlp", "gan-tf"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.999, bn_stats="standing",
+                            d_steps=1, r1_gamma=0.0, updates="alternating", pack=1),
+    ("custom", "gan-tf"): dict(g_lr=2e-4, d_lr=2e-4, beta_1=0.5, ema_decay=0.999, bn_stats="standing",
+                               d_steps=1, r1_gamma=0.0, updates="simultaneous", pack=1),
+}
+# What a conditional run changes in a recipe: gan-tf adds R1 (without it a
+# conditional dcgan collapsed to one image per class), with the beta_1 and
+# discriminator updates it was measured with.
+CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, r1_gamma=1.0, pack=1)}
+
+
+def is_custom(arch: str) -> bool:
+  return ":" in arch
+
+
+def values(arch: str, recipe: str, conditional: bool) -> dict:
+  """The recipe's value of every setting it fills for this architecture."""
+  row = RECIPES["custom" if is_custom(arch) else arch, recipe]
+  return {**row, **(CONDITIONAL.get(recipe, {}) if conditional else {})}
