@@ -26,6 +26,7 @@ __all__ = ["Config", "ConfigError", "UserError", "Interrupted", *_API]
 def __getattr__(name):
   if name in _API:
     from gan_tf import api
+
     return getattr(api, name)
   raise AttributeError(f"module 'gan_tf' has no attribute {name!r}")
 

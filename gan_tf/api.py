@@ -24,6 +24,7 @@ def train(config: Config, run_dir, dataset=None, callbacks=None) -> dict:
   if not isinstance(config, Config):
     raise TypeError(f"train() takes a gan_tf.Config, not {type(config).__name__}")
   from gan_tf import loop
+
   return loop.train(config, run_dir, dataset=dataset, callbacks=callbacks)
 
 
@@ -62,6 +63,7 @@ class _RunGenerator(Generator):
 
   def __call__(self, noise, labels=None):
     from gan_tf import serving
+
     noise, labels = serving.check_inputs(noise, labels, self.latent_dim, self.num_classes)
     inputs = noise if labels is None else [noise, labels]
     return np.asarray(self.keras_model(inputs, training=False), np.float32)
@@ -90,8 +92,18 @@ def export(run_dir, export_dir, best=False, sample_from=None, bn_stats=None) -> 
   return serving.export(generator.keras_model, generator.latent_dim, export_dir, generator.num_classes)
 
 
-def evaluate(path, dataset=None, split=None, data_dir=None, num=10000, seed=0, classifier_dir=None,
-             best=False, sample_from=None, bn_stats=None) -> dict:
+def evaluate(
+  path,
+  dataset=None,
+  split=None,
+  data_dir=None,
+  num=10000,
+  seed=0,
+  classifier_dir=None,
+  best=False,
+  sample_from=None,
+  bn_stats=None,
+) -> dict:
   """Sample quality of the generator in `path` (an export or a run
   directory): FID, KID, precision, recall, classifier score and class
   coverage of `num` generated against `num` real images, beside the same

@@ -54,7 +54,7 @@ def matmul_flops_per_second(n=2048, repeats=20) -> float:
   for _ in range(repeats):
     out = mm(a, b)
   out.numpy()
-  return 2 * n ** 3 * repeats / (time.perf_counter() - start)
+  return 2 * n**3 * repeats / (time.perf_counter() - start)
 
 
 def _time(call, steps, warmup):
@@ -238,8 +238,7 @@ def epoch_overhead(arch, mnist_dir, tmp_dir, epochs, batch_size=256):
   config = Config(arch=arch, epochs=epochs + 2, batch_size=batch_size, progress=False)
   steps = len(digits) // batch_size
   resolved = config.resolved()
-  gan, compute_config = project_step(arch, batch_size, d_steps=resolved.d_steps, updates=resolved.updates,
-                                     pack=resolved.pack)
+  gan, compute_config = project_step(arch, batch_size, d_steps=resolved.d_steps, updates=resolved.updates, pack=resolved.pack)
   k = compute_config.steps_per_execution
   iterator, n = constant_batches(batch_size), tf.constant(k)
 
@@ -288,6 +287,7 @@ def epoch_overhead(arch, mnist_dir, tmp_dir, epochs, batch_size=256):
       finally:
         if in_window():
           parts[name] = parts.get(name, 0.0) + time.perf_counter() - start
+
     return wrapper
 
   def default_callbacks(*args):

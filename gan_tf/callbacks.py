@@ -80,8 +80,15 @@ class Evaluation(Callback):
   def on_epoch_end(self, epoch, logs):
     if epoch % self.every and epoch != self.last_epoch:
       return
-    report = quality.evaluate(quality.keras_generate(self.gan.sampler()), self.gan.latent_dim,
-                               self.data, self.classifier, self.num, self.seed, self.gan.num_classes)
+    report = quality.evaluate(
+      quality.keras_generate(self.gan.sampler()),
+      self.gan.latent_dim,
+      self.data,
+      self.classifier,
+      self.num,
+      self.seed,
+      self.gan.num_classes,
+    )
     logs.update({key: report["generated"][key] for key in EVAL_LOGS if key in report["generated"]})
     self.best.consider(logs["fid"], epoch, int(logs["step"]))
     logs["best_fid"] = self.best.record["fid"]
@@ -98,8 +105,7 @@ class History(Callback):
     if self.path.exists():
       with open(self.path, newline="") as f:
         # Rows past the restored checkpoint belong to work that is being redone.
-        self.rows = [r for r in csv.DictReader(f) if r.get("epoch", "").isdigit()
-                     and int(r["epoch"]) <= run.start_epoch]
+        self.rows = [r for r in csv.DictReader(f) if r.get("epoch", "").isdigit() and int(r["epoch"]) <= run.start_epoch]
       self._write()
 
   def on_epoch_end(self, epoch, logs):
@@ -175,8 +181,9 @@ def plot_history(rows) -> bytes:
     handles = axes[1].get_legend_handles_labels()
     more = other.get_legend_handles_labels()
     # Below the axes: inside, it hides the late points, where the curves end.
-    axes[1].legend(handles[0] + more[0], handles[1] + more[1], loc="upper center",
-                   bbox_to_anchor=(0.5, -0.15), ncol=3, frameon=False)
+    axes[1].legend(
+      handles[0] + more[0], handles[1] + more[1], loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, frameon=False
+    )
   for ax in axes:
     ax.grid(alpha=0.3)
   fig.tight_layout()
@@ -201,8 +208,9 @@ class ProgressGif(Callback):
   def on_train_end(self, logs):
     paths = sorted(self.dir.glob("epoch_*.png"))
     if paths:
-      images.save_gif(self.dir / "progress.gif", [images.read_png(p) for p in paths], self.seconds_per_frame,
-                      last_frame_seconds=2.0)
+      images.save_gif(
+        self.dir / "progress.gif", [images.read_png(p) for p in paths], self.seconds_per_frame, last_frame_seconds=2.0
+      )
 
 
 class TensorBoard(Callback):
@@ -240,10 +248,12 @@ class Progress(Callback):
     self.epochs = run.config.epochs
     if run.start_epoch < self.epochs:
       s = run.gan.config  # The speed settings in effect: "auto" resolved for this device.
-      self._print(f"{s.precision}, XLA {'on' if s.jit_compile == 'true' else 'off'}, "
-                  f"{s.steps_per_execution} step{'s' * (s.steps_per_execution > 1)} per call, "
-                  f"{'one discriminator call' if s.fused_discriminator == 'true' else 'two discriminator calls'} "
-                  f"per step, {run.steps_per_epoch} steps per epoch\n")
+      self._print(
+        f"{s.precision}, XLA {'on' if s.jit_compile == 'true' else 'off'}, "
+        f"{s.steps_per_execution} step{'s' * (s.steps_per_execution > 1)} per call, "
+        f"{'one discriminator call' if s.fused_discriminator == 'true' else 'two discriminator calls'} "
+        f"per step, {run.steps_per_epoch} steps per epoch\n"
+      )
     if run.start_epoch:
       self._print(f"resuming {run.run_dir} at epoch {run.start_epoch + 1} (step {int(run.gan.step.numpy())})\n")
 
@@ -260,13 +270,17 @@ class Progress(Callback):
     self.last = now
     rate = (step - self.first_step) * self.batch / (now - self.start)
     eta = (self.steps - step) * self.batch / rate
-    line = (f"epoch {self.epoch}/{self.epochs} {step:>{len(str(self.steps))}}/{self.steps} "
-            f"{_bar(step / self.steps)} {rate:6.0f} img/s ETA {_hms(eta)} {_metrics(self.gan.metric_results())}")
+    line = (
+      f"epoch {self.epoch}/{self.epochs} {step:>{len(str(self.steps))}}/{self.steps} "
+      f"{_bar(step / self.steps)} {rate:6.0f} img/s ETA {_hms(eta)} {_metrics(self.gan.metric_results())}"
+    )
     self._print("\r" + line + "\x1b[K" if self.tty else line + "\n")
 
   def on_epoch_end(self, epoch, logs):
-    line = (f"epoch {epoch}/{self.epochs} {self.steps}/{self.steps} {logs['seconds']:.1f}s "
-            f"{logs['images_per_sec']:6.0f} img/s {_metrics(logs)}")
+    line = (
+      f"epoch {epoch}/{self.epochs} {self.steps}/{self.steps} {logs['seconds']:.1f}s "
+      f"{logs['images_per_sec']:6.0f} img/s {_metrics(logs)}"
+    )
     if "fid" in logs:
       line += f" fid {logs['fid']:.2f} (best {logs['best_fid']:.2f})"
     self._print(("\r" + line + "\x1b[K" if self.tty else line) + "\n")

@@ -21,9 +21,7 @@ _NUMBERED = re.compile(r"^ckpt-(\d+)\.index$")
 
 
 class Checkpoints:
-
-  def __init__(self, checkpoint: tf.train.Checkpoint, run_dir, max_to_keep: int, every_minutes: float = 0,
-               save_dir=None):
+  def __init__(self, checkpoint: tf.train.Checkpoint, run_dir, max_to_keep: int, every_minutes: float = 0, save_dir=None):
     """Restores from `run_dir`; saves there too, or into `save_dir` (a
     multi-worker run's non-chief workers), which then leaves `run_dir` alone."""
     self.checkpoint = checkpoint
@@ -48,8 +46,9 @@ class Checkpoints:
       error = _unreadable(prefix)
       if error:
         if not self.owner:
-          raise UserError(f"checkpoint {prefix} cannot be read ({type(error).__name__}); "
-                          f"the chief moves it aside, restart this worker after it")
+          raise UserError(
+            f"checkpoint {prefix} cannot be read ({type(error).__name__}); the chief moves it aside, restart this worker after it"
+          )
         self._move_aside(prefix, error)
         continue
       try:
@@ -57,18 +56,25 @@ class Checkpoints:
       except (AssertionError, ValueError, tf.errors.OpError):
         # Readable but of another shape: another architecture or program
         # version. Not corruption, so nothing is moved.
-        raise UserError(f"checkpoint {prefix} does not match this model (another @arch, @latent_dim or "
-                        f"gan-tf version wrote it); choose a new @run_dir") from None
+        raise UserError(
+          f"checkpoint {prefix} does not match this model (another @arch, @latent_dim or "
+          f"gan-tf version wrote it); choose a new @run_dir"
+        ) from None
       return prefix
     if candidates:
-      raise UserError(f"none of the {len(candidates)} checkpoints in {self.run_dir} can be restored "
-                      f"(moved aside as *.corrupt); choose a new @run_dir to start over")
+      raise UserError(
+        f"none of the {len(candidates)} checkpoints in {self.run_dir} can be restored "
+        f"(moved aside as *.corrupt); choose a new @run_dir to start over"
+      )
     return None
 
   def _move_aside(self, prefix, error):
     reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-    print(f"warning: checkpoint {prefix} cannot be read ({reason}); "
-          f"moved aside as {Path(prefix).name}.*.corrupt, trying an older one", file=sys.stderr)
+    print(
+      f"warning: checkpoint {prefix} cannot be read ({reason}); "
+      f"moved aside as {Path(prefix).name}.*.corrupt, trying an older one",
+      file=sys.stderr,
+    )
     for path in Path(prefix).parent.glob(Path(prefix).name + ".*"):
       if not path.name.endswith(".corrupt"):
         path.rename(path.with_name(path.name + ".corrupt"))
@@ -82,8 +88,8 @@ class Checkpoints:
     if not distribute.is_multi_worker(strategy):
       return None
     return tf.distribute.experimental.PreemptionCheckpointHandler(
-        strategy.cluster_resolver, self.manager,
-        termination_config=tf.distribute.experimental.TerminationConfig(exit_fn=on_exit))
+      strategy.cluster_resolver, self.manager, termination_config=tf.distribute.experimental.TerminationConfig(exit_fn=on_exit)
+    )
 
   def due(self) -> bool:
     return self.every_seconds > 0 and time.monotonic() - self.last_save_time >= self.every_seconds
@@ -118,8 +124,11 @@ class BestCheckpoint:
 
 def checkpoint_prefixes(run_dir):
   """Checkpoint prefixes in `run_dir`, newest first (read from the files: the state file may be stale)."""
-  found = [(int(m.group(1)), Path(run_dir) / f"ckpt-{m.group(1)}")
-           for p in Path(run_dir).glob("ckpt-*.index") if (m := _NUMBERED.match(p.name))]
+  found = [
+    (int(m.group(1)), Path(run_dir) / f"ckpt-{m.group(1)}")
+    for p in Path(run_dir).glob("ckpt-*.index")
+    if (m := _NUMBERED.match(p.name))
+  ]
   return [str(prefix) for _, prefix in sorted(found, reverse=True)]
 
 
@@ -149,8 +158,9 @@ class RunLock:
     except BlockingIOError:
       holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "another process"
       os.close(self.fd)
-      raise UserError(f"{self.path.parent} is in use by a running training ({holder}); "
-                      f"wait for it to finish or choose another @run_dir") from None
+      raise UserError(
+        f"{self.path.parent} is in use by a running training ({holder}); wait for it to finish or choose another @run_dir"
+      ) from None
     os.ftruncate(self.fd, 0)
     os.pwrite(self.fd, f"pid {os.getpid()}".encode(), 0)
     return self

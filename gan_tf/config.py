@@ -20,7 +20,6 @@ SPEED_FIELDS = settings_lib.SPEED
 
 
 class _ConfigMethods:
-
   def __post_init__(self):
     for setting in settings_lib.SETTINGS:
       setting.check(getattr(self, setting.name))
@@ -28,8 +27,7 @@ class _ConfigMethods:
   def resolved(self) -> "Config":
     """Fills in the recipe's values of the settings left unset (None) and
     checks the settings against each other."""
-    filled = {k: v for k, v in recipes.values(self.arch, self.recipe, self.conditional).items()
-              if getattr(self, k) is None}
+    filled = {k: v for k, v in recipes.values(self.arch, self.recipe, self.conditional).items() if getattr(self, k) is None}
     if self.gp_weight is None:
       filled["gp_weight"] = 10.0 if self.loss == "wasserstein_gp" else 0.0
     config = dataclasses.replace(self, **filled)
@@ -43,18 +41,24 @@ class _ConfigMethods:
       if self.conditional:
         raise ConfigError("pack", "@pack works for unconditional GANs only; pass @pack=1 with @conditional")
       if recipes.is_custom(self.arch):
-        raise ConfigError("pack", f"@pack={self.pack} needs a discriminator built for packs, and @arch={self.arch} "
-                                  f"names your own networks; pass @pack=1")
+        raise ConfigError(
+          "pack",
+          f"@pack={self.pack} needs a discriminator built for packs, and @arch={self.arch} names your own networks; pass @pack=1",
+        )
       # The penalties are per image; a packed discriminator's gradient belongs to its pack.
       for name in ("gp_weight", "r1_gamma"):
         if getattr(self, name):
           raise ConfigError("pack", f"@pack={self.pack} does not work with @{name} yet; pass @pack=1 or @{name}=0")
       if self.batch_size % self.pack:
-        raise ConfigError("batch_size", f"@batch_size={self.batch_size} is not a multiple of @pack={self.pack}; "
-                                        f"pass a multiple or @pack=1")
+        raise ConfigError(
+          "batch_size", f"@batch_size={self.batch_size} is not a multiple of @pack={self.pack}; pass a multiple or @pack=1"
+        )
     if self.spectral_norm and recipes.is_custom(self.arch):
-      raise ConfigError("spectral_norm", f"@spectral_norm rebuilds the built-in discriminators only; for "
-                                         f"@arch={self.arch} wrap your layers in keras.layers.SpectralNormalization")
+      raise ConfigError(
+        "spectral_norm",
+        f"@spectral_norm rebuilds the built-in discriminators only; for "
+        f"@arch={self.arch} wrap your layers in keras.layers.SpectralNormalization",
+      )
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
@@ -83,11 +87,13 @@ class _ConfigMethods:
 
 
 def _doc():
-  lines = ["The settings of one training run; `Config(**settings)`, every one optional.",
-           "",
-           "A value a setting does not take raises `gan_tf.ConfigError`, which names it.",
-           "Settings whose default is None take the recipe's value (`resolved()`).",
-           ""]
+  lines = [
+    "The settings of one training run; `Config(**settings)`, every one optional.",
+    "",
+    "A value a setting does not take raises `gan_tf.ConfigError`, which names it.",
+    "Settings whose default is None take the recipe's value (`resolved()`).",
+    "",
+  ]
   for group in settings_lib.GROUPS:
     lines.append(f"{group.capitalize()}:")
     for s in settings_lib.SETTINGS:
@@ -98,10 +104,12 @@ def _doc():
 
 
 Config = dataclasses.make_dataclass(
-    "Config",
-    [(s.name, s.type | None if s.default is None else s.type, dataclasses.field(default=s.default))
-     for s in settings_lib.SETTINGS],
-    bases=(_ConfigMethods,), frozen=True, kw_only=True)
+  "Config",
+  [(s.name, s.type | None if s.default is None else s.type, dataclasses.field(default=s.default)) for s in settings_lib.SETTINGS],
+  bases=(_ConfigMethods,),
+  frozen=True,
+  kw_only=True,
+)
 Config.__module__ = __name__
 Config.__doc__ = _doc()
 _dataclass_init = Config.__init__
@@ -159,5 +167,5 @@ def check_resumable(config: Config, run_dir) -> None:
     old, new = getattr(previous, name), getattr(config, name)
     if old != new:
       raise ConfigError(
-          name, f"{run_dir} holds a run with @{name}={old}, not {new}; "
-                f"pass @{name}={old} to resume it or choose a new @run_dir")
+        name, f"{run_dir} holds a run with @{name}={old}, not {new}; pass @{name}={old} to resume it or choose a new @run_dir"
+      )

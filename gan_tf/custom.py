@@ -28,15 +28,17 @@ def load_function(arch: str):
     module = importlib.import_module(module_name)
   except ModuleNotFoundError as e:
     if e.name and module_name.startswith(e.name):
-      raise ConfigError("arch", f"@arch={arch}: no module named {module_name!r} in the working directory or on "
-                                f"PYTHONPATH") from None
+      raise ConfigError(
+        "arch", f"@arch={arch}: no module named {module_name!r} in the working directory or on PYTHONPATH"
+      ) from None
     raise ConfigError("arch", f"@arch={arch}: importing {module_name} failed: {e}") from None
   except Exception as e:  # The user's module is broken: say how, in one line.
     raise ConfigError("arch", f"@arch={arch}: importing {module_name} failed: {type(e).__name__}: {e}") from None
   function = getattr(module, function_name, None)
   if not callable(function):
-    raise ConfigError("arch", f"@arch={arch}: module {module_name} ({getattr(module, '__file__', '?')}) has no "
-                              f"function {function_name!r}")
+    raise ConfigError(
+      "arch", f"@arch={arch}: module {module_name} ({getattr(module, '__file__', '?')}) has no function {function_name!r}"
+    )
   return function
 
 
@@ -47,11 +49,15 @@ def build(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False):
   try:
     built = function(latent_dim=latent_dim, image_shape=image_shape, num_classes=num_classes)
   except Exception as e:
-    raise ConfigError("arch", f"@arch={arch}: calling it with latent_dim={latent_dim}, image_shape={image_shape}, "
-                              f"num_classes={num_classes} raised {type(e).__name__}: {e}") from None
+    raise ConfigError(
+      "arch",
+      f"@arch={arch}: calling it with latent_dim={latent_dim}, image_shape={image_shape}, "
+      f"num_classes={num_classes} raised {type(e).__name__}: {e}",
+    ) from None
   if not (isinstance(built, (tuple, list)) and len(built) == 2 and all(isinstance(m, keras.Model) for m in built)):
-    raise ConfigError("arch", f"@arch={arch} must return (generator, discriminator), two Keras models; it "
-                              f"returned {_describe(built)}")
+    raise ConfigError(
+      "arch", f"@arch={arch} must return (generator, discriminator), two Keras models; it returned {_describe(built)}"
+    )
   generator, discriminator = built
   _check(arch, generator, discriminator, latent_dim, image_shape, num_classes)
   if sync_batchnorm:
@@ -72,20 +78,30 @@ def _check(arch, generator, discriminator, latent_dim, image_shape, num_classes)
   try:
     fake = generator([noise, labels] if num_classes else noise, training=False)
   except Exception as e:
-    raise ConfigError("arch", f"@arch={arch}: the generator does not take noise [N, {latent_dim}]{conditional}: "
-                              f"{type(e).__name__}: {_first_line(e)}") from None
+    raise ConfigError(
+      "arch",
+      f"@arch={arch}: the generator does not take noise [N, {latent_dim}]{conditional}: {type(e).__name__}: {_first_line(e)}",
+    ) from None
   if tuple(fake.shape) != (2, *image_shape):
-    raise ConfigError("arch", f"@arch={arch}: the generator draws images of shape {tuple(fake.shape)[1:]}, but the "
-                              f"data's are {image_shape}; build it for image_shape (or pass @image_size and "
-                              f"@channels to match it)")
+    raise ConfigError(
+      "arch",
+      f"@arch={arch}: the generator draws images of shape {tuple(fake.shape)[1:]}, but the "
+      f"data's are {image_shape}; build it for image_shape (or pass @image_size and "
+      f"@channels to match it)",
+    )
   try:
     logits = discriminator([images, labels] if num_classes else images, training=False)
   except Exception as e:
-    raise ConfigError("arch", f"@arch={arch}: the discriminator does not take images {image_shape}{conditional}: "
-                              f"{type(e).__name__}: {_first_line(e)}") from None
+    raise ConfigError(
+      "arch",
+      f"@arch={arch}: the discriminator does not take images {image_shape}{conditional}: {type(e).__name__}: {_first_line(e)}",
+    ) from None
   if tuple(logits.shape) not in ((2,), (2, 1)):
-    raise ConfigError("arch", f"@arch={arch}: the discriminator must give one logit per image, shape [N, 1]; it "
-                              f"gives {tuple(logits.shape)[1:]} per image")
+    raise ConfigError(
+      "arch",
+      f"@arch={arch}: the discriminator must give one logit per image, shape [N, 1]; it "
+      f"gives {tuple(logits.shape)[1:]} per image",
+    )
 
 
 def _first_line(error):

@@ -23,6 +23,7 @@ _UBYTE = 0x08
 @dataclasses.dataclass
 class ImageSet:
   """Images as uint8 `[N, H, W, C]` and integer labels `[N]` (-1 where unknown)."""
+
   images: np.ndarray
   labels: np.ndarray
   name: str
@@ -50,21 +51,22 @@ class ImageSet:
     return ImageSet(self.images[:n], self.labels[:n], f"{self.name}[:{n}]", self.class_names)
 
 
-LOCAL_HELP = ("@dataset=idx:DIR (IDX files such as MNIST's), cifar:DIR (the CIFAR-10/100 batches or their "
-              ".tar.gz) or folder:DIR (image files, a sub-folder per class)")
+LOCAL_HELP = (
+  "@dataset=idx:DIR (IDX files such as MNIST's), cifar:DIR (the CIFAR-10/100 batches or their "
+  ".tar.gz) or folder:DIR (image files, a sub-folder per class)"
+)
 
 
-def load(dataset: str, split: str = "train", data_dir: str | None = None,
-         image_size: int = 0, channels: int = 0) -> ImageSet:
+def load(dataset: str, split: str = "train", data_dir: str | None = None, image_size: int = 0, channels: int = 0) -> ImageSet:
   """`idx:DIR`, `cifar:PATH` and `folder:DIR` read local files; any other
   name is a TFDS dataset. `image_size` and `channels` (0: as stored) convert
   the images (see `convert`)."""
   if dataset.startswith("idx:"):
-    data = load_idx(dataset[len("idx:"):], split)
+    data = load_idx(dataset[len("idx:") :], split)
   elif dataset.startswith("cifar:"):
-    data = load_cifar(dataset[len("cifar:"):], split)
+    data = load_cifar(dataset[len("cifar:") :], split)
   elif dataset.startswith("folder:"):
-    return load_folder(dataset[len("folder:"):], split, image_size, channels)
+    return load_folder(dataset[len("folder:") :], split, image_size, channels)
   else:
     data = load_tfds(dataset, split, data_dir, image_size)
   return convert(data, image_size, channels)
@@ -82,13 +84,14 @@ def convert(data: ImageSet, image_size: int = 0, channels: int = 0) -> ImageSet:
       images = np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
   if image_size and images.shape[1:3] != (image_size, image_size):
     import tensorflow as tf
+
     h, w = images.shape[1:3]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    square = images[:, top:top + side, left:left + side]
+    square = images[:, top : top + side, left : left + side]
     out = []
     for start in range(0, len(square), 2048):  # Bounded memory for large sets.
-      resized = tf.image.resize(square[start:start + 2048], (image_size, image_size), antialias=True)
+      resized = tf.image.resize(square[start : start + 2048], (image_size, image_size), antialias=True)
       out.append(np.clip(np.rint(resized.numpy()), 0, 255).astype(np.uint8))
     images = np.concatenate(out) if out else np.zeros((0, image_size, image_size, square.shape[-1]), np.uint8)
   if images is data.images:
@@ -97,6 +100,7 @@ def convert(data: ImageSet, image_size: int = 0, channels: int = 0) -> ImageSet:
 
 
 # --- IDX files (the format MNIST, Fashion-MNIST and KMNIST are distributed in).
+
 
 def read_idx(path, ndim: int) -> np.ndarray:
   """Reads one IDX file of unsigned bytes with `ndim` dimensions."""
@@ -112,11 +116,12 @@ def read_idx(path, ndim: int) -> np.ndarray:
   header = 4 + 4 * ndim
   if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != _UBYTE or raw[3] != ndim:
     raise DataError(
-        f"{path} is not an IDX file of {ndim}-d unsigned bytes "
-        f"(magic number {raw[:4].hex() or 'missing'}, expected 000008{ndim:02x})")
+      f"{path} is not an IDX file of {ndim}-d unsigned bytes "
+      f"(magic number {raw[:4].hex() or 'missing'}, expected 000008{ndim:02x})"
+    )
   if len(raw) < header:
     raise DataError(f"{path} is truncated: its header is incomplete")
-  dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+  dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
   expected = header + int(np.prod(dims, dtype=np.int64))
   if len(raw) != expected:
     what = "truncated" if len(raw) < expected else "longer than its header says"
@@ -158,8 +163,10 @@ def load_idx(directory, split: str = "train") -> ImageSet:
 
 # --- CIFAR-10 and CIFAR-100 as distributed by their authors.
 
-CIFAR_SPLITS = {"train": ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "train"),
-                "test": ("test_batch", "test")}
+CIFAR_SPLITS = {
+  "train": ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "train"),
+  "test": ("test_batch", "test"),
+}
 
 
 def load_cifar(path, split: str = "train") -> ImageSet:
@@ -236,15 +243,22 @@ def load_folder(directory, split: str = "train", image_size: int = 0, channels: 
     raise DataError(f"{directory} is not a directory; pass @dataset=folder:DIR with image files in DIR")
   if split != "train":
     raise DataError(f"a folder of images has one split, 'train'; pass @split=train, not {split!r}")
-  paths = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                 and not any(part.startswith(".") for part in p.relative_to(directory).parts))
+  paths = sorted(
+    p
+    for p in directory.rglob("*")
+    if p.suffix.lower() in IMAGE_SUFFIXES
+    and p.is_file()
+    and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+  )
   if not paths:
     raise DataError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in {directory}")
   classes = sorted({p.relative_to(directory).parts[0] for p in paths if len(p.relative_to(directory).parts) > 1})
   loose = [p for p in paths if len(p.relative_to(directory).parts) == 1]
   if classes and loose:
-    raise DataError(f"{directory} holds images both in sub-folders (classes) and beside them ({loose[0].name}); "
-                    f"move them into sub-folders or use a folder without any")
+    raise DataError(
+      f"{directory} holds images both in sub-folders (classes) and beside them ({loose[0].name}); "
+      f"move them into sub-folders or use a folder without any"
+    )
   pictures = []
   for path in paths:
     try:
@@ -257,8 +271,10 @@ def load_folder(directory, split: str = "train", image_size: int = 0, channels: 
     channels = 3 if any(p.mode not in ("1", "L", "LA", "I", "I;16", "F") for p in pictures) else 1
   sizes = {p.size for p in pictures}
   if not image_size and len(sizes) > 1:
-    raise DataError(f"the images in {directory} have {len(sizes)} different sizes; pass @image_size=N "
-                    f"(e.g. 32 or 64) to crop and resize them to N x N")
+    raise DataError(
+      f"the images in {directory} have {len(sizes)} different sizes; pass @image_size=N "
+      f"(e.g. 32 or 64) to crop and resize them to N x N"
+    )
   converted = []
   for picture in pictures:
     picture = picture.convert("RGB" if channels == 3 else "L")
@@ -266,8 +282,7 @@ def load_folder(directory, split: str = "train", image_size: int = 0, channels: 
       w, h = picture.size
       side = min(w, h)
       left, top = (w - side) // 2, (h - side) // 2
-      picture = picture.crop((left, top, left + side, top + side)).resize((image_size, image_size),
-                                                                          Image.Resampling.LANCZOS)
+      picture = picture.crop((left, top, left + side, top + side)).resize((image_size, image_size), Image.Resampling.LANCZOS)
     array = np.asarray(picture, np.uint8)
     converted.append(array[..., None] if array.ndim == 2 else array)
   labels = np.array([classes.index(p.relative_to(directory).parts[0]) if classes else -1 for p in paths], np.int64)
@@ -275,6 +290,7 @@ def load_folder(directory, split: str = "train", image_size: int = 0, channels: 
 
 
 # --- TFDS.
+
 
 def load_tfds(name: str, split: str = "train", data_dir: str | None = None, image_size: int = 0) -> ImageSet:
   """Any TFDS dataset with an `image` feature of 1 or 3 channels; images of
@@ -285,8 +301,9 @@ def load_tfds(name: str, split: str = "train", data_dir: str | None = None, imag
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError:
-    raise DataError(f"no TFDS dataset is called {name!r}; see https://www.tensorflow.org/datasets/catalog, "
-                    f"or pass {LOCAL_HELP}") from None
+    raise DataError(
+      f"no TFDS dataset is called {name!r}; see https://www.tensorflow.org/datasets/catalog, or pass {LOCAL_HELP}"
+    ) from None
   features = builder.info.features
   image = features["image"] if "image" in features.keys() else None
   if image is None:
@@ -295,8 +312,9 @@ def load_tfds(name: str, split: str = "train", data_dir: str | None = None, imag
   if len(shape) != 3 or shape[-1] not in (1, 3):
     raise DataError(f"TFDS dataset {name!r} has {shape} images; only images with 1 or 3 channels are supported")
   if None in shape[:2] and not image_size:
-    raise DataError(f"TFDS dataset {name!r} has images of varying size; pass @image_size=N (e.g. 64) "
-                    f"to crop and resize them to N x N")
+    raise DataError(
+      f"TFDS dataset {name!r} has images of varying size; pass @image_size=N (e.g. 64) to crop and resize them to N x N"
+    )
 
   def read():
     import tensorflow as tf
@@ -307,8 +325,9 @@ def load_tfds(name: str, split: str = "train", data_dir: str | None = None, imag
         h, w = tf.shape(picture)[0], tf.shape(picture)[1]
         side = tf.minimum(h, w)
         picture = tf.image.crop_to_bounding_box(picture, (h - side) // 2, (w - side) // 2, side, side)
-        picture = tf.cast(tf.clip_by_value(tf.round(
-            tf.image.resize(picture, (image_size, image_size), antialias=True)), 0, 255), tf.uint8)
+        picture = tf.cast(
+          tf.clip_by_value(tf.round(tf.image.resize(picture, (image_size, image_size), antialias=True)), 0, 255), tf.uint8
+        )
       return {"image": picture, "label": example.get("label", tf.constant(-1, tf.int64))}
 
     try:
@@ -325,25 +344,26 @@ def load_tfds(name: str, split: str = "train", data_dir: str | None = None, imag
   except AssertionError:  # TFDS's way of saying the dataset is not prepared yet.
     if not _online():
       raise DataError(
-          f"TFDS dataset {name!r} is not in {builder.data_dir} and there is no network to download it; "
-          f"pass {LOCAL_HELP}") from None
+        f"TFDS dataset {name!r} is not in {builder.data_dir} and there is no network to download it; pass {LOCAL_HELP}"
+      ) from None
     try:
       builder.download_and_prepare()
     except Exception as e:  # Download errors come from many libraries; all mean the same to the user.
       raise DataError(
-          f"could not download TFDS dataset {name!r} into {builder.data_dir} ({type(e).__name__}: {e}); "
-          f"without network access, pass {LOCAL_HELP}") from None
+        f"could not download TFDS dataset {name!r} into {builder.data_dir} ({type(e).__name__}: {e}); "
+        f"without network access, pass {LOCAL_HELP}"
+      ) from None
     arrays = read()
   label = features["label"] if "label" in features.keys() else None
   names = list(label.names) if label is not None and hasattr(label, "names") else None
-  return ImageSet(np.asarray(arrays["image"], np.uint8), np.asarray(arrays["label"], np.int64), f"{name}/{split}",
-                  names)
+  return ImageSet(np.asarray(arrays["image"], np.uint8), np.asarray(arrays["label"], np.int64), f"{name}/{split}", names)
 
 
 def _online(host="storage.googleapis.com", timeout=5.0) -> bool:
   """TFDS retries a failed download for minutes; a quick look at the host it
   downloads from first tells an offline machine in seconds."""
   import socket
+
   try:
     socket.create_connection((host, 443), timeout=timeout).close()
     return True
@@ -353,6 +373,7 @@ def _online(host="storage.googleapis.com", timeout=5.0) -> bool:
 
 # --- The pipeline.
 
+
 class Pipeline:
   """Shuffled, full batches of float32 images in [-1, 1] and int32 labels."""
 
@@ -360,8 +381,7 @@ class Pipeline:
     import tensorflow as tf
 
     if batch_size > len(data):
-      raise DataError(f"@batch_size={batch_size} is larger than the {len(data)} images of {data.name}; "
-                      f"lower @batch_size")
+      raise DataError(f"@batch_size={batch_size} is larger than the {len(data)} images of {data.name}; lower @batch_size")
     self._tf = tf
     self.batch_size = batch_size
     self.steps_per_epoch = len(data) // batch_size
@@ -385,12 +405,14 @@ class Pipeline:
     # Ctrl-C) up to a minute late. A batch is one gather, far faster than
     # any step, so fixed settings lose nothing.
     options.autotune.enabled = False
-    return (tf.data.Dataset.range(first_epoch, 1 << 62)
-            .flat_map(self._epoch_batches)
-            .skip(skip)
-            .map(_normalise, num_parallel_calls=2, deterministic=True)
-            .prefetch(2)
-            .with_options(options))
+    return (
+      tf.data.Dataset.range(first_epoch, 1 << 62)
+      .flat_map(self._epoch_batches)
+      .skip(skip)
+      .map(_normalise, num_parallel_calls=2, deterministic=True)
+      .prefetch(2)
+      .with_options(options)
+    )
 
   def epoch(self, epoch: int):
     """The batches of epoch `epoch` alone."""
@@ -401,13 +423,14 @@ class Pipeline:
     # permutation, each batch one gather, where a shuffle buffer would first
     # copy the whole dataset into itself element by element.
     tf = self._tf
-    order = tf.random.experimental.stateless_shuffle(tf.range(self._size),
-                                                     seed=tf.stack([tf.constant(self._seed, tf.int64), epoch]))
-    order = tf.reshape(order[:self.steps_per_epoch * self.batch_size], [self.steps_per_epoch, self.batch_size])
-    return (tf.data.Dataset.from_tensor_slices(order)
-            .map(lambda i: (tf.gather(self._images, i), tf.gather(self._labels, i))))
+    order = tf.random.experimental.stateless_shuffle(
+      tf.range(self._size), seed=tf.stack([tf.constant(self._seed, tf.int64), epoch])
+    )
+    order = tf.reshape(order[: self.steps_per_epoch * self.batch_size], [self.steps_per_epoch, self.batch_size])
+    return tf.data.Dataset.from_tensor_slices(order).map(lambda i: (tf.gather(self._images, i), tf.gather(self._labels, i)))
 
 
 def _normalise(images, labels):
   import tensorflow as tf
+
   return tf.cast(images, tf.float32) / 127.5 - 1.0, labels

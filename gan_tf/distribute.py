@@ -27,8 +27,10 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy([d.name for d in devices])
   if name == "multi_worker":
     if "TF_CONFIG" not in os.environ:
-      raise UserError("@strategy=multi_worker needs the TF_CONFIG environment variable describing the "
-                      "cluster and this worker's task (see BUILD.md)")
+      raise UserError(
+        "@strategy=multi_worker needs the TF_CONFIG environment variable describing the "
+        "cluster and this worker's task (see BUILD.md)"
+      )
     return tf.distribute.MultiWorkerMirroredStrategy()
   if name == "tpu":
     try:
@@ -42,8 +44,9 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
 
 
 def is_multi_worker(strategy) -> bool:
-  return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
-      bool(strategy.cluster_resolver.cluster_spec().as_dict())
+  return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+    strategy.cluster_resolver.cluster_spec().as_dict()
+  )
 
 
 def is_chief(strategy) -> bool:
@@ -90,8 +93,12 @@ def resolve_speed(config, strategy):
   elif tf.config.list_logical_devices("GPU"):
     details = [tf.config.experimental.get_device_details(g) for g in tf.config.list_physical_devices("GPU")]
     tensor_cores = all(d.get("compute_capability", (0, 0)) >= (7, 0) for d in details)
-    device = dict(precision="mixed_float16" if tensor_cores else "float32", jit_compile="true",
-                  steps_per_execution=8, fused_discriminator="true")
+    device = dict(
+      precision="mixed_float16" if tensor_cores else "float32",
+      jit_compile="true",
+      steps_per_execution=8,
+      fused_discriminator="true",
+    )
   else:
     xla = config.arch == "mlp" and strategy.num_replicas_in_sync == 1
     # The mlp's small dense layers gained nothing from bfloat16 (1.02x).
@@ -99,8 +106,12 @@ def resolve_speed(config, strategy):
     # The mlp's step is so short that dispatch is a large share of it: 8
     # steps per call ran 1.28x at batch 32 and 1.06x at 256; the dcgan's
     # gained nothing measurable.
-    device = dict(precision="mixed_bfloat16" if bf16 else "float32", jit_compile="true" if xla else "false",
-                  steps_per_execution=8 if config.arch == "mlp" else 1, fused_discriminator="false")
+    device = dict(
+      precision="mixed_bfloat16" if bf16 else "float32",
+      jit_compile="true" if xla else "false",
+      steps_per_execution=8 if config.arch == "mlp" else 1,
+      fused_discriminator="false",
+    )
   chosen = {k: v for k, v in device.items() if getattr(config, k) in ("auto", 0)}
   return dataclasses.replace(config, **chosen)
 
@@ -143,6 +154,7 @@ def _cpu_model() -> str:
   except OSError:
     pass
   import platform
+
   return platform.processor() or "unknown CPU"
 
 
@@ -171,6 +183,7 @@ def _measure_bfloat16_speedup(batch=32, rounds=8) -> float:
       start = time.perf_counter()
       step(*args).numpy()
       return time.perf_counter() - start
+
     return once
 
   f32, bf16 = timed(tf.float32), timed(tf.bfloat16)

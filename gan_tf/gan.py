@@ -44,11 +44,17 @@ class GAN:
     precision = config.precision if config.precision != "auto" else "float32"
     with self.strategy.scope(), _dtype_policy(precision):
       self.generator, self.discriminator = models.build(
-          config.arch, config.latent_dim, image_shape, self.num_classes,
-          # Replicas see part of the batch; synchronised BatchNorm keeps the
-          # statistics those of the global batch, as on one device.
-          sync_batchnorm=self.strategy.num_replicas_in_sync > 1, spectral_norm=config.spectral_norm,
-          pack=config.pack, pack_layout=config.pack_layout)
+        config.arch,
+        config.latent_dim,
+        image_shape,
+        self.num_classes,
+        # Replicas see part of the batch; synchronised BatchNorm keeps the
+        # statistics those of the global batch, as on one device.
+        sync_batchnorm=self.strategy.num_replicas_in_sync > 1,
+        spectral_norm=config.spectral_norm,
+        pack=config.pack,
+        pack_layout=config.pack_layout,
+      )
       # The moving average of the generator's weights (its BatchNorm
       # statistics are not averaged: see `sampler`).
       self.ema_generator = models.build_generator(config.arch, config.latent_dim, image_shape, self.num_classes)
@@ -63,10 +69,12 @@ class GAN:
       # draws. A conditional grid has one row per class, the same noise in
       # every row, so a column shows one style across the classes.
       columns, rows = config.grid, self.num_classes or config.grid
-      noise = tf.random.stateless_normal([columns if self.num_classes else rows * columns, config.latent_dim],
-                                         seed=[config.seed, 1])
-      self.sample_noise = tf.Variable(tf.tile(noise, [rows, 1]) if self.num_classes else noise,
-                                      trainable=False, name="sample_noise")
+      noise = tf.random.stateless_normal(
+        [columns if self.num_classes else rows * columns, config.latent_dim], seed=[config.seed, 1]
+      )
+      self.sample_noise = tf.Variable(
+        tf.tile(noise, [rows, 1]) if self.num_classes else noise, trainable=False, name="sample_noise"
+      )
       self.sample_labels = tf.repeat(tf.range(rows, dtype=tf.int32), columns) if self.num_classes else None
       self.grid_rows = rows
       self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -80,8 +88,7 @@ class GAN:
     # One real+fake call of the discriminator computes the same as two calls
     # unless it has batch statistics (BatchNorm would mix real and fake) or
     # state advanced per call (spectral normalisation's power iteration).
-    self.fused = config.fused_discriminator == "true" and not config.spectral_norm and not models.batch_norms(
-        self.discriminator)
+    self.fused = config.fused_discriminator == "true" and not config.spectral_norm and not models.batch_norms(self.discriminator)
     self.image_shape = tuple(image_shape)
     self._sampler = None
     self._sampler_key = None  # (step, sample_from, bn_stats) the sampler was last prepared for.
@@ -98,17 +105,23 @@ class GAN:
   def checkpoint(self) -> tf.train.Checkpoint:
     inner = lambda opt: getattr(opt, "inner_optimizer", opt)  # noqa: E731
     return tf.train.Checkpoint(
-        generator=self.generator, discriminator=self.discriminator, ema_generator=self.ema_generator,
-        # The optimisers' own state, the same under any precision, so a run
-        # can change --precision when it resumes (a float16 loss scale starts over).
-        g_optimizer=inner(self.g_optimizer), d_optimizer=inner(self.d_optimizer),
-        epoch=self.epoch, step=self.step, epoch_step=self.epoch_step, sample_noise=self.sample_noise,
-        # Keras tracks neither the dropout seed generators' state nor the
-        # metrics' totals for tf.train.Checkpoint; a resumed run needs both to
-        # continue exactly where it stopped.
-        seed_states=[v.value for v in self.discriminator.variables + self.generator.variables
-                     if "seed_generator_state" in v.path],
-        metric_states=[v.value for m in self.metrics.values() for v in m.variables])
+      generator=self.generator,
+      discriminator=self.discriminator,
+      ema_generator=self.ema_generator,
+      # The optimisers' own state, the same under any precision, so a run
+      # can change --precision when it resumes (a float16 loss scale starts over).
+      g_optimizer=inner(self.g_optimizer),
+      d_optimizer=inner(self.d_optimizer),
+      epoch=self.epoch,
+      step=self.step,
+      epoch_step=self.epoch_step,
+      sample_noise=self.sample_noise,
+      # Keras tracks neither the dropout seed generators' state nor the
+      # metrics' totals for tf.train.Checkpoint; a resumed run needs both to
+      # continue exactly where it stopped.
+      seed_states=[v.value for v in self.discriminator.variables + self.generator.variables if "seed_generator_state" in v.path],
+      metric_states=[v.value for m in self.metrics.values() for v in m.variables],
+    )
 
   def _train_step(self, images, labels=None):
     """One step on a (distributed) global batch (and its labels, for a conditional GAN)."""
@@ -177,7 +190,7 @@ class GAN:
     def draw(make, seed):
       # The global batch's draws, keyed by (seed, step), and this replica's
       # slice of them: the same on any number of replicas, and after a resume.
-      return make(global_batch, seed)[ctx.replica_id_in_sync_group * local:][:local]
+      return make(global_batch, seed)[ctx.replica_id_in_sync_group * local :][:local]
 
     def mean(per_example):  # Over the global batch, so replica gradients add up to the true one.
       return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
@@ -187,8 +200,8 @@ class GAN:
       # Every image the discriminator sees is transformed, so its penalties
       # and the generator's loss see them transformed too (as DiffAugment does).
       real_params, fake_params = (
-          draw(lambda n, s: draws.uniform([n, augment.NUM_PARAMS], s), draws.fold_in(seed, k << 21))
-          for k in (1, 2))
+        draw(lambda n, s: draws.uniform([n, augment.NUM_PARAMS], s), draws.fold_in(seed, k << 21)) for k in (1, 2)
+      )
       if train_d:
         images = augment.apply(images, config.augment, real_params)
     d_vars = self.discriminator.trainable_variables

@@ -25,7 +25,7 @@ def grid(images, rows=None, pad=2) -> np.ndarray:
   for i in range(n):
     r, col = divmod(i, cols)
     y, x = pad + r * (h + pad), pad + col * (w + pad)
-    out[y:y + h, x:x + w] = images[i]
+    out[y : y + h, x : x + w] = images[i]
   return out
 
 

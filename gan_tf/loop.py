@@ -23,6 +23,7 @@ from gan_tf.gan import GAN
 @dataclasses.dataclass
 class Run:
   """What callbacks get to see of the run."""
+
   config: config_lib.Config
   run_dir: Path
   gan: GAN
@@ -35,9 +36,7 @@ def default_callbacks(config, run_dir, data):
   cbs = [callbacks_lib.SampleGrid(run_dir, config.sample_every)]
   if config.eval_every:
     cbs.append(callbacks_lib.Evaluation(run_dir, config.eval_every, config.eval_num, data))
-  cbs += [callbacks_lib.History(run_dir),
-          callbacks_lib.LossPlot(run_dir),
-          callbacks_lib.TensorBoard(run_dir)]
+  cbs += [callbacks_lib.History(run_dir), callbacks_lib.LossPlot(run_dir), callbacks_lib.TensorBoard(run_dir)]
   if config.progress_gif:
     cbs.append(callbacks_lib.ProgressGif(run_dir))
   if config.progress:
@@ -45,8 +44,7 @@ def default_callbacks(config, run_dir, data):
   return cbs
 
 
-def train(config: config_lib.Config, run_dir, dataset: data_lib.ImageSet | None = None,
-          callbacks=None) -> dict:
+def train(config: config_lib.Config, run_dir, dataset: data_lib.ImageSet | None = None, callbacks=None) -> dict:
   """Trains to `config.epochs` in total, continuing the run in `run_dir` if there is one.
 
   `dataset` replaces the one named by the config (tests pass a slice).
@@ -63,8 +61,10 @@ def train(config: config_lib.Config, run_dir, dataset: data_lib.ImageSet | None 
   strategy = distribute.make_strategy(config.strategy)
   if config.eval_every and distribute.is_multi_worker(strategy):
     # Saving the best checkpoint would need every worker to take part.
-    raise UserError("@eval_every does not work with @strategy=multi_worker yet; "
-                    "evaluate the run's checkpoints with the evaluate command instead")
+    raise UserError(
+      "@eval_every does not work with @strategy=multi_worker yet; "
+      "evaluate the run's checkpoints with the evaluate command instead"
+    )
   own_dir = distribute.write_dir(run_dir, strategy)
   _make_writable_dir(own_dir)
   # Under multi-worker training a stop must be agreed by all workers, which
@@ -84,14 +84,18 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
   else:
     data = data_lib.convert(dataset, config.image_size, config.channels)
   if config.conditional and data.num_classes < 2:
-    raise UserError(f"@conditional needs class labels, and {data.name} has none; use a labelled dataset "
-                    f"(IDX with its labels file, a TFDS dataset with labels, or folder:DIR with a sub-folder per class)")
+    raise UserError(
+      f"@conditional needs class labels, and {data.name} has none; use a labelled dataset "
+      f"(IDX with its labels file, a TFDS dataset with labels, or folder:DIR with a sub-folder per class)"
+    )
   pipeline = data_lib.Pipeline(data, config.batch_size, config.seed)
   unit = strategy.num_replicas_in_sync * config.pack  # Each replica's share must hold whole packs.
   if config.batch_size % unit:
     packs = f" in packs of @pack={config.pack}" if config.pack > 1 else ""
-    raise UserError(f"@batch_size={config.batch_size} does not split evenly over "
-                    f"{strategy.num_replicas_in_sync} replicas{packs}; pass a multiple of {unit}")
+    raise UserError(
+      f"@batch_size={config.batch_size} does not split evenly over "
+      f"{strategy.num_replicas_in_sync} replicas{packs}; pass a multiple of {unit}"
+    )
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
   keras.utils.set_random_seed(config.seed)  # Initial weights and dropout masks.
@@ -99,9 +103,13 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
   # The run's record keeps "auto", so it resumes as well on another device.
   speed = distribute.resolve_speed(config, strategy)
   gan = GAN(speed, data.image_shape, strategy, data.num_classes)
-  checkpoints = Checkpoints(gan.checkpoint(), run_dir, config.max_to_keep,
-                            0 if distribute.is_multi_worker(strategy) else config.checkpoint_every_minutes,
-                            save_dir=own_dir)
+  checkpoints = Checkpoints(
+    gan.checkpoint(),
+    run_dir,
+    config.max_to_keep,
+    0 if distribute.is_multi_worker(strategy) else config.checkpoint_every_minutes,
+    save_dir=own_dir,
+  )
   if checkpoints.restore():
     # Learning rates are optimiser variables, so the restore brought back the
     # old ones; the flags of this invocation win.
@@ -109,8 +117,12 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
     gan.d_optimizer.learning_rate = config.d_lr
 
   def preempted():
-    raise Interrupted(signal.SIGTERM, f"stopped at step {int(gan.step.numpy())} on a preemption signal; saved a "
-                                      f"checkpoint in {run_dir}; start every worker again to continue")
+    raise Interrupted(
+      signal.SIGTERM,
+      f"stopped at step {int(gan.step.numpy())} on a preemption signal; saved a "
+      f"checkpoint in {run_dir}; start every worker again to continue",
+    )
+
   preemption = checkpoints.preemption_handler(strategy, preempted)
   start_epoch = int(gan.epoch.numpy())
   global_step = int(gan.step.numpy())  # Kept on the host too, so the loop never reads it from the device.
@@ -146,14 +158,16 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
         _check_finite(gan, epoch, run_dir)
         path = checkpoints.save(global_step)
         if stop.signum:
-          raise Interrupted(stop.signum, f"stopped in epoch {epoch} at step {global_step} "
-                                         f"({step}/{pipeline.steps_per_epoch} of the epoch); saved {path}; "
-                                         f"run the same command again to continue")
+          raise Interrupted(
+            stop.signum,
+            f"stopped in epoch {epoch} at step {global_step} "
+            f"({step}/{pipeline.steps_per_epoch} of the epoch); saved {path}; "
+            f"run the same command again to continue",
+          )
     _check_finite(gan, epoch, run_dir)
     logs = gan.metric_results()
     seconds = time.perf_counter() - start
-    logs.update(step=global_step, seconds=seconds,
-                images_per_sec=(pipeline.steps_per_epoch - done) * config.batch_size / seconds)
+    logs.update(step=global_step, seconds=seconds, images_per_sec=(pipeline.steps_per_epoch - done) * config.batch_size / seconds)
     done = 0
     gan.epoch.assign(epoch)
     gan.epoch_step.assign(0)
@@ -164,14 +178,14 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
     if epoch % config.checkpoint_every == 0 or epoch == config.epochs or stop.signum or checkpoints.due():
       path = checkpoints.save(global_step)
       if stop.signum:
-        raise Interrupted(stop.signum, f"stopped after epoch {epoch} at step {global_step}; saved {path}; "
-                                       f"run the same command again to continue")
+        raise Interrupted(
+          stop.signum, f"stopped after epoch {epoch} at step {global_step}; saved {path}; run the same command again to continue"
+        )
 
   if config.export_dir:
     # Every worker exports (reading distributed variables can be collective);
     # only the chief's lands in export_dir.
-    export_lib.export(gan.sampler(), config.latent_dim,
-                      config.export_dir if chief else own_dir / "export", gan.num_classes)
+    export_lib.export(gan.sampler(), config.latent_dim, config.export_dir if chief else own_dir / "export", gan.num_classes)
   for cb in cbs:
     cb.on_train_end(logs)
   return {k: v for k, v in logs.items() if k != "sample_grid"}
@@ -181,8 +195,9 @@ def _check_finite(gan, epoch, run_dir):
   bad_step = int(gan.nonfinite_step.numpy())
   if bad_step >= 0:
     raise TrainingDiverged(
-        f"losses became NaN or infinite in epoch {epoch} at step {bad_step}; the checkpoints in {run_dir} "
-        f"are kept as they were; lower the learning rates (@g_lr, @d_lr) and run again")
+      f"losses became NaN or infinite in epoch {epoch} at step {bad_step}; the checkpoints in {run_dir} "
+      f"are kept as they were; lower the learning rates (@g_lr, @d_lr) and run again"
+    )
 
 
 def _make_writable_dir(run_dir: Path):

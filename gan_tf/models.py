@@ -41,14 +41,22 @@ class BatchNormalization(layers.BatchNormalization):
 
   def call(self, inputs, training=None, mask=None):
     rank = len(inputs.shape)
-    if (not (training and self.trainable) or self.synchronized or mask is not None or self.renorm
-        or rank not in (2, 4) or self.axis not in (-1, rank - 1) or not (self.center and self.scale)):
+    if (
+      not (training and self.trainable)
+      or self.synchronized
+      or mask is not None
+      or self.renorm
+      or rank not in (2, 4)
+      or self.axis not in (-1, rank - 1)
+      or not (self.center and self.scale)
+    ):
       return super().call(inputs, training=training, mask=mask)
     x = tf.cast(inputs, tf.float32)  # As Keras computes it under mixed precision.
     if rank == 2:
       x = x[:, None, None, :]
     y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-        x, tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32), epsilon=self.epsilon, is_training=True)
+      x, tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32), epsilon=self.epsilon, is_training=True
+    )
     # The op returns the Bessel-corrected variance for the moving average;
     # Keras averages the biased one.
     count = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
@@ -77,8 +85,7 @@ class Dropout(layers.Dropout):
     seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
     # Each 32-bit draw gives two neighbouring units their 16 bits.
     size = tf.size(inputs)
-    bits = tf.random.stateless_uniform([(size + 1) // 2], seed, minval=None, maxval=None, dtype=tf.uint32,
-                                       alg="philox")
+    bits = tf.random.stateless_uniform([(size + 1) // 2], seed, minval=None, maxval=None, dtype=tf.uint32, alg="philox")
     halves = tf.reshape(tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:size], tf.shape(inputs))
     keep = halves >= tf.constant(round(self.rate * 65536), tf.uint16)
     return tf.where(keep, inputs * tf.cast(1.0 / (1.0 - self.rate), inputs.dtype), tf.zeros_like(inputs))
@@ -209,8 +216,7 @@ def mlp_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False, 
   return keras.Model(inputs, layers.Reshape(image_shape, dtype="float32")(x), name="mlp_generator")
 
 
-def mlp_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1,
-                      pack_layout="fold"):
+def mlp_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1, pack_layout="fold"):
   """The articles' dense discriminator (665,089 parameters at 28x28x1), on logits."""
   images, inputs, label = _inputs(image_shape, "images", num_classes)
   x = layers.Flatten()(_packed(images, pack, pack_layout))
@@ -229,8 +235,10 @@ def dcgan_levels(image_shape):
     levels = math.log2(height / start) if height % start == 0 else 0
     if height == width and levels >= 1 and levels == int(levels):
       return start, int(levels)
-  raise UserError(f"@arch=dcgan draws square images of 7 or 4 times a power of two pixels (28, 32, 64, ...), "
-                  f"not {height}x{width}; pass @image_size=28, 32 or 64")
+  raise UserError(
+    f"@arch=dcgan draws square images of 7 or 4 times a power of two pixels (28, 32, 64, ...), "
+    f"not {height}x{width}; pass @image_size=28, 32 or 64"
+  )
 
 
 def dcgan_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False):
@@ -239,7 +247,7 @@ def dcgan_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False
   14x14x64 -> 28x28x1."""
   norm = layers.BatchNormalization if stock_layers else BatchNormalization
   start, levels = dcgan_levels(image_shape)
-  width = lambda level: min(64 * 2 ** level, _MAX_FILTERS)
+  width = lambda level: min(64 * 2**level, _MAX_FILTERS)
   noise, inputs, label = _inputs((latent_dim,), "noise", num_classes)
   x = _join_label(noise, label, num_classes)
   x = layers.Dense(start * start * width(levels), use_bias=False)(x)
@@ -250,13 +258,11 @@ def dcgan_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False
     x = layers.Conv2DTranspose(filters, 5, strides=stride, padding="same", use_bias=False)(x)
     x = norm(synchronized=sync_batchnorm)(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
-  x = layers.Conv2DTranspose(image_shape[2], 5, strides=2, padding="same", use_bias=False,
-                             activation="tanh", dtype="float32")(x)
+  x = layers.Conv2DTranspose(image_shape[2], 5, strides=2, padding="same", use_bias=False, activation="tanh", dtype="float32")(x)
   return keras.Model(inputs, x, name="dcgan_generator")
 
 
-def dcgan_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1,
-                        pack_layout="fold"):
+def dcgan_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1, pack_layout="fold"):
   """The tutorial's discriminator: strided 5x5 convolutions (two at 28x28,
   one more per doubling) and one logit."""
   dropout = layers.Dropout if stock_layers else Dropout
@@ -264,7 +270,7 @@ def dcgan_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_l
   images, inputs, label = _inputs(image_shape, "images", num_classes)
   x = _packed(images, pack, pack_layout)
   for level in range(levels):
-    x = _maybe_sn(layers.Conv2D(min(64 * 2 ** level, _MAX_FILTERS), 5, strides=2, padding="same"), spectral_norm)(x)
+    x = _maybe_sn(layers.Conv2D(min(64 * 2**level, _MAX_FILTERS), 5, strides=2, padding="same"), spectral_norm)(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
     x = dropout(0.3)(x)
   x = layers.Flatten()(x)
@@ -272,8 +278,8 @@ def dcgan_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_l
 
 
 ARCHITECTURES = {
-    "mlp": (mlp_generator, mlp_discriminator),
-    "dcgan": (dcgan_generator, dcgan_discriminator),
+  "mlp": (mlp_generator, mlp_discriminator),
+  "dcgan": (dcgan_generator, dcgan_discriminator),
 }
 
 
@@ -295,8 +301,17 @@ def num_classes_of(generator) -> int:
   return int(generator.get_layer("label_embedding").input_dim) if "label_embedding" in names else 0
 
 
-def build(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False, spectral_norm=False,
-          stock_layers=False, pack=1, pack_layout="fold"):
+def build(
+  arch,
+  latent_dim,
+  image_shape,
+  num_classes=0,
+  sync_batchnorm=False,
+  spectral_norm=False,
+  stock_layers=False,
+  pack=1,
+  pack_layout="fold",
+):
   """Returns (generator, discriminator) for `arch`; conditional on `num_classes` labels if it is not 0.
   The discriminator judges `pack` images at once, laid out as `pack_layout`
   says (PacGAN; 1: each alone; unconditional only, as `Config` checks): it
@@ -306,12 +321,12 @@ def build(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False, sp
   if ":" in arch:
     return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)
   generator = build_generator(arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers)
-  discriminator = ARCHITECTURES[arch][1](tuple(image_shape), num_classes, spectral_norm, stock_layers,
-                                         pack=pack, pack_layout=pack_layout)
+  discriminator = ARCHITECTURES[arch][1](
+    tuple(image_shape), num_classes, spectral_norm, stock_layers, pack=pack, pack_layout=pack_layout
+  )
   return generator, discriminator
 
 
 def batch_norms(model) -> list:
   """The BatchNormalization layers of `model`, those of nested models included."""
-  return [layer for layer in model._flatten_layers(include_self=False)
-          if isinstance(layer, layers.BatchNormalization)]
+  return [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, layers.BatchNormalization)]

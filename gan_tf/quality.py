@@ -29,6 +29,7 @@ K_NEAREST = 3
 
 # --- Metrics on features and class probabilities (numpy, float64).
 
+
 def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
   """Fréchet distance between Gaussians fitted to two feature sets.
 
@@ -77,10 +78,10 @@ def classifier_score(probs) -> float:
 def _squared_distances(queries, points, chunk=1024):
   """Squared distances from `queries` to `points`, `chunk` rows at a time
   (10,000 x 10,000 at once would hold 800 MB)."""
-  squared = np.sum(points ** 2, 1)
+  squared = np.sum(points**2, 1)
   for start in range(0, len(queries), chunk):
-    block = queries[start:start + chunk]
-    yield start, np.sum(block ** 2, 1)[:, None] + squared[None] - 2 * block @ points.T
+    block = queries[start : start + chunk]
+    yield start, np.sum(block**2, 1)[:, None] + squared[None] - 2 * block @ points.T
 
 
 def _kth_neighbour_distances(points, k):
@@ -88,14 +89,13 @@ def _kth_neighbour_distances(points, k):
   out = np.empty(len(points))
   for start, d2 in _squared_distances(points, points):
     # The k+1-th smallest: the smallest is the point itself.
-    out[start:start + len(d2)] = np.sqrt(np.clip(np.partition(d2, k, axis=1)[:, k], 0, None))
+    out[start : start + len(d2)] = np.sqrt(np.clip(np.partition(d2, k, axis=1)[:, k], 0, None))
   return out
 
 
 def _fraction_inside(queries, points, radii):
   """The fraction of `queries` within the radius of at least one of `points`."""
-  inside = sum(np.count_nonzero(np.any(d2 <= radii[None] ** 2, axis=1))
-               for _, d2 in _squared_distances(queries, points))
+  inside = sum(np.count_nonzero(np.any(d2 <= radii[None] ** 2, axis=1)) for _, d2 in _squared_distances(queries, points))
   return inside / len(queries)
 
 
@@ -134,16 +134,21 @@ def metrics(classifier, real_images, fake_images, fake_labels=None) -> dict:
   if fake_labels is not None:
     conditional["label_accuracy"], conditional["per_class_accuracy"] = label_accuracy(fake_probs, fake_labels)
   return {
-      "fid": frechet_distance(real_features, fake_features),
-      "kid": kid, "kid_std": kid_std,
-      "precision": precision, "recall": recall,
-      "classifier_score": classifier_score(fake_probs),
-      "classes_covered": covered, "class_kl": kl, "class_histogram": histogram,
-      **conditional,
+    "fid": frechet_distance(real_features, fake_features),
+    "kid": kid,
+    "kid_std": kid_std,
+    "precision": precision,
+    "recall": recall,
+    "classifier_score": classifier_score(fake_probs),
+    "classes_covered": covered,
+    "class_kl": kl,
+    "class_histogram": histogram,
+    **conditional,
   }
 
 
 # --- The domain classifier.
+
 
 class Classifier:
   """A small CNN for one dataset: `embed(images) -> (features, probabilities)`."""
@@ -162,7 +167,7 @@ class Classifier:
   def embed(self, images, batch_size=500):
     features, probs = [], []
     for start in range(0, len(images), batch_size):
-      f, p = self._embed(tf.convert_to_tensor(images[start:start + batch_size], tf.float32))
+      f, p = self._embed(tf.convert_to_tensor(images[start : start + batch_size], tf.float32))
       features.append(f.numpy())
       probs.append(p.numpy())
     return np.concatenate(features), np.concatenate(probs)
@@ -187,8 +192,10 @@ def load_classifier(data, cache_dir=None, epochs=8, verbose=True) -> Classifier:
   under a key of the data's content, so another dataset never reuses it."""
   labels = np.asarray(data.labels)
   if labels.min() < 0:
-    raise UserError(f"{data.name} has no labels; the evaluator's classifier is trained on labelled data "
-                    f"(IDX with its labels file, or a TFDS dataset with a label feature)")
+    raise UserError(
+      f"{data.name} has no labels; the evaluator's classifier is trained on labelled data "
+      f"(IDX with its labels file, or a TFDS dataset with a label feature)"
+    )
   digest = hashlib.sha1(data.images.tobytes() + labels.astype(np.int64).tobytes()).hexdigest()[:16]
   cache = Path(cache_dir) if cache_dir else default_cache_dir()
   path = cache / f"{digest}.keras"
@@ -199,18 +206,18 @@ def load_classifier(data, cache_dir=None, epochs=8, verbose=True) -> Classifier:
     except (OSError, ValueError, KeyError) as e:
       print(f"warning: cached classifier {path} cannot be read ({e}); training it again", file=sys.stderr)
   if verbose:
-    print(f"training the evaluator's classifier on {len(data)} images of {data.name} (once; cached in {cache})",
-          flush=True)
+    print(f"training the evaluator's classifier on {len(data)} images of {data.name} (once; cached in {cache})", flush=True)
   num_classes = int(labels.max()) + 1
   rng = np.random.default_rng(0)
   order = rng.permutation(len(data))
-  held = order[:len(data) // 10]
-  fit = order[len(data) // 10:]
+  held = order[: len(data) // 10]
+  fit = order[len(data) // 10 :]
   x = data.images.astype(np.float32) / 127.5 - 1.0
   keras.utils.set_random_seed(0)
   model = _classifier_model(data.image_shape, num_classes)
-  model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+  model.compile(
+    optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+  )
   model.fit(x[fit], labels[fit], batch_size=128, epochs=epochs, verbose=0)
   accuracy = float(model.evaluate(x[held], labels[held], verbose=0)[1])
   cache.mkdir(parents=True, exist_ok=True)
@@ -223,10 +230,13 @@ def load_classifier(data, cache_dir=None, epochs=8, verbose=True) -> Classifier:
 
 # --- A whole report.
 
+
 def keras_generate(generator):
   """`generate(noise, labels=None) -> images` for a Keras generator (conditional or not)."""
+
   def generate(noise, labels=None):
     return generator(noise if labels is None else [noise, labels], training=False).numpy()
+
   return generate
 
 
@@ -234,9 +244,9 @@ def draw(generate, latent_dim, num, seed, batch_size=500, labels=None) -> np.nda
   """`num` images from `generate(noise[, labels]) -> images`, noise from `seed`."""
   noise = np.random.default_rng(seed).standard_normal((num, latent_dim)).astype(np.float32)
   if labels is None:
-    parts = [generate(noise[i:i + batch_size]) for i in range(0, num, batch_size)]
+    parts = [generate(noise[i : i + batch_size]) for i in range(0, num, batch_size)]
   else:
-    parts = [generate(noise[i:i + batch_size], labels[i:i + batch_size]) for i in range(0, num, batch_size)]
+    parts = [generate(noise[i : i + batch_size], labels[i : i + batch_size]) for i in range(0, num, batch_size)]
   return np.concatenate([np.asarray(p) for p in parts])
 
 
@@ -244,8 +254,7 @@ def label_accuracy(probs, labels) -> tuple:
   """The share of conditional samples the classifier assigns (`probs`) to the
   class they were drawn for, overall and per class."""
   right = np.argmax(probs, axis=1) == labels
-  per_class = [float(right[labels == c].mean()) if np.any(labels == c) else float("nan")
-               for c in range(int(labels.max()) + 1)]
+  per_class = [float(right[labels == c].mean()) if np.any(labels == c) else float("nan") for c in range(int(labels.max()) + 1)]
   return float(right.mean()), per_class
 
 
@@ -267,30 +276,42 @@ def evaluate(generate, latent_dim, data, classifier, num=10000, seed=0, num_clas
     raise UserError(f"the generator draws {fake.shape[1:]} images but the data's are {real.shape[1:]}")
   half = min(n, len(data) // 2)
   return {
-      "num": n, "real_vs_real_num": half, "seed": seed,
-      "classifier_accuracy": classifier.accuracy,
-      "generated": metrics(classifier, real[:n], fake, labels),
-      "real_vs_real": metrics(classifier, real[:half], real[half:2 * half]),
+    "num": n,
+    "real_vs_real_num": half,
+    "seed": seed,
+    "classifier_accuracy": classifier.accuracy,
+    "generated": metrics(classifier, real[:n], fake, labels),
+    "real_vs_real": metrics(classifier, real[:half], real[half : 2 * half]),
   }
 
 
-ROWS = [("FID", "fid", "{:.3f}"), ("KID", "kid", "{:.5f}"), ("KID std", "kid_std", "{:.5f}"),
-        ("precision", "precision", "{:.3f}"), ("recall", "recall", "{:.3f}"),
-        ("classifier score", "classifier_score", "{:.2f}"), ("classes covered", "classes_covered", "{}"),
-        ("KL(classes || uniform)", "class_kl", "{:.4f}")]
+ROWS = [
+  ("FID", "fid", "{:.3f}"),
+  ("KID", "kid", "{:.5f}"),
+  ("KID std", "kid_std", "{:.5f}"),
+  ("precision", "precision", "{:.3f}"),
+  ("recall", "recall", "{:.3f}"),
+  ("classifier score", "classifier_score", "{:.2f}"),
+  ("classes covered", "classes_covered", "{}"),
+  ("KL(classes || uniform)", "class_kl", "{:.4f}"),
+]
 
 
 def format_report(report: dict) -> str:
   gen, floor = report["generated"], report["real_vs_real"]
   width = max(len(name) for name, _, _ in ROWS)
-  lines = [f"{'':{width}}  {'generated':>12}  {'real vs real':>12}",
-           f"{'images':{width}}  {report['num']:>12}  {report['real_vs_real_num']:>12}"]
+  lines = [
+    f"{'':{width}}  {'generated':>12}  {'real vs real':>12}",
+    f"{'images':{width}}  {report['num']:>12}  {report['real_vs_real_num']:>12}",
+  ]
   for name, key, fmt in ROWS:
     lines.append(f"{name:{width}}  {fmt.format(gen[key]):>12}  {fmt.format(floor[key]):>12}")
   lines.append(f"{'class histogram':{width}}  {' '.join(map(str, gen['class_histogram']))}")
   if "label_accuracy" in gen:
     lines.append(f"{'label accuracy':{width}}  {gen['label_accuracy']:>12.3f}  (the classifier agrees with the class asked for)")
     lines.append(f"{'  per class':{width}}  {' '.join(f'{a:.2f}' for a in gen['per_class_accuracy'])}")
-  lines.append(f"classes covered: of {len(gen['class_histogram'])}, those given at least half their fair share; "
-               f"classifier accuracy on held-out real images {report['classifier_accuracy']:.4f}")
+  lines.append(
+    f"classes covered: of {len(gen['class_histogram'])}, those given at least half their fair share; "
+    f"classifier accuracy on held-out real images {report['classifier_accuracy']:.4f}"
+  )
   return "\n".join(lines)

@@ -19,15 +19,13 @@ from gan_tf.errors import UserError
 
 
 class _Generator(tf.Module):
-
   def __init__(self, generator, latent_dim, num_classes=0):
     super().__init__(name="generator")
     self.generator = generator
     self.num_classes = tf.Variable(num_classes, dtype=tf.int32, trainable=False, name="num_classes")
     noise = tf.TensorSpec([None, latent_dim], tf.float32, name="noise")
     if num_classes:
-      self.serve = tf.function(self._serve_conditional,
-                               input_signature=[noise, tf.TensorSpec([None], tf.int32, name="label")])
+      self.serve = tf.function(self._serve_conditional, input_signature=[noise, tf.TensorSpec([None], tf.int32, name="label")])
     else:
       self.serve = tf.function(self._serve, input_signature=[noise])
 

@@ -92,128 +92,315 @@ def _s(name, type_, default, help_, group, **kw):
 
 
 SETTINGS = (
-    # The model.
-    _s("arch", str, "dcgan",
-       "mlp: the dense GAN of the Keras articles; dcgan: the TensorFlow DCGAN tutorial's; MODULE:FUNCTION: your own "
-       "networks, FUNCTION(latent_dim=, image_shape=(H, W, C), num_classes=) -> (generator, discriminator), "
-       "importable from the working directory or PYTHONPATH.", "model",
-       rule=(_arch_rule, f"one of {', '.join(ARCHS)} or MODULE:FUNCTION")),
-    _s("latent_dim", int, 100, "Size of the generator's noise vector.", "model", rule=POSITIVE),
-    _s("conditional", bool, False,
-       "Condition both networks on the data's class labels: the generator on an embedding of the label, the "
-       "discriminator by projection. Sample grids get one row per class; the export takes a label.", "model"),
-    _s("spectral_norm", bool, False, "Spectral normalisation of the discriminator's weights.", "model"),
-    _s("pack", int, None,
-       "PacGAN: the discriminator judges this many images at once (1: each alone; default: the recipe's, 1 with a "
-       "gradient penalty). Unconditional runs without --r1_gamma or --gp_weight.", "model",
-       rule=POSITIVE, from_recipe=True),
-    _s("pack_layout", str, "fold",
-       "How --pack lays a pack out: fold (each image reshaped, in memory order, into 1/pack of the canvas, "
-       "neighbouring pixels as channels) or channels (stacked along the channels, as PacGAN).", "model",
-       choices=PACK_LAYOUTS),
-    # The data.
-    _s("dataset", str, "mnist",
-       "A TFDS image dataset (mnist, fashion_mnist, cifar10, ...), or local files: idx:DIR (IDX files: "
-       "train-images-idx3-ubyte[.gz], t10k-... and their labels), cifar:PATH (the CIFAR-10/100 python or binary "
-       "batches, or their .tar.gz), folder:DIR (image files; one sub-folder per class for labels).", "data",
-       rule=(bool, "a dataset name or KIND:PATH")),
-    _s("split", str, "train", "Which split to use: train, test or train+test (or any TFDS split; a folder has "
-       "only train).", "data", rule=(bool, "a split name")),
-    _s("data_dir", str, None, "Where TFDS keeps its datasets (TFDS's default if unset).", "data"),
-    _s("image_size", int, 0,
-       "Train at N x N: images are centre-cropped to a square and resized (0: the dataset's own size). dcgan draws "
-       "28, 32 or 64 (and other 7 or 4 times powers of two).", "data",
-       rule=(_image_size_rule, "0 (the dataset's own) or a size such as 28, 32 or 64")),
-    _s("channels", int, 0, "1 (grey) or 3 (colour); images are converted (0: the dataset's own).", "data",
-       choices=(0, 1, 3)),
-    _s("batch_size", int, 256, "Images per step (full batches only).", "data", rule=POSITIVE),
-    _s("seed", int, 0, "Seed of the data order, the noise and the sample grid.", "data", rule=SEED),
-    # Optimisation.
-    _s("recipe", str, "gan-tf",
-       "Defaults for the settings marked 'the recipe's' that are left unset: gan-tf (this project's, each choice "
-       "measured) or original (the settings of the architecture's source). See docs/recipes.md.", "optimisation",
-       choices=RECIPE_NAMES),
-    _s("epochs", int, 50, "Total epochs: a resumed run trains until it has this many.", "optimisation",
-       rule=POSITIVE),
-    _s("g_lr", float, None, "Generator learning rate (default: the recipe's).", "optimisation",
-       rule=(lambda v: v > 0, "positive"), from_recipe=True),
-    _s("d_lr", float, None, "Discriminator learning rate (default: the recipe's).", "optimisation",
-       rule=(lambda v: v > 0, "positive"), from_recipe=True),
-    _s("beta_1", float, None, "Adam beta_1 of both optimisers (default: the recipe's).", "optimisation",
-       rule=UNIT_OPEN, from_recipe=True),
-    _s("beta_2", float, 0.999, "Adam beta_2 of both optimisers.", "optimisation", rule=UNIT_OPEN),
-    _s("loss", str, "nonsaturating",
-       "The objective: nonsaturating (the tutorial's), minimax, least_squares (LSGAN), hinge, wasserstein_gp "
-       "(WGAN-GP; pair it with --d_steps=5 and no BatchNorm in the critic).", "optimisation", choices=LOSSES),
-    _s("d_steps", int, None, "Discriminator updates per generator update, on the same real batch (default: the "
-       "recipe's).", "optimisation", rule=POSITIVE, from_recipe=True),
-    _s("updates", str, None,
-       "simultaneous: each step updates both networks from one pass (the tutorial's step); alternating: the "
-       "generator's update follows the discriminator's, against its new weights (the Keras articles' loop). "
-       "Default: the recipe's.", "optimisation", choices=UPDATES, from_recipe=True),
-    _s("gp_weight", float, None, "Weight of WGAN-GP's gradient penalty (default: 10 with --loss=wasserstein_gp, "
-       "else 0: off).", "optimisation", rule=NON_NEGATIVE, from_recipe=True),
-    _s("r1_gamma", float, None, "Weight gamma of the R1 penalty gamma/2 ||grad D(x)||^2 on real images (0: off; "
-       "default: the recipe's).", "optimisation", rule=NON_NEGATIVE, from_recipe=True),
-    _s("augment", str, "",
-       "DiffAugment: transforms of every image the discriminator sees, real or generated, comma-separated from "
-       "translation, cutout, color (Zhao et al., 2020); empty: none.", "optimisation",
-       rule=(_augment_rule, f"empty or comma-separated from {', '.join(POLICIES)}")),
-    _s("top_k", float, 1.0, "Top-k training: the generator learns from the share of each batch's fakes that the "
-       "discriminator rates most real, shrinking from all of them by --top_k_decay an epoch down to this share "
-       "(1: off; 0.5 as in Sinha et al., 2020).", "optimisation", rule=(UNIT_CLOSED_ABOVE[0], "in (0, 1] (1: off)")),
-    _s("top_k_decay", float, 0.99, "Per-epoch factor of top-k training's share (0.99 as in Sinha et al.).",
-       "optimisation", rule=UNIT_CLOSED_ABOVE),
-    # Sampling.
-    _s("ema_decay", float, None, "Decay of the moving average (EMA) of the generator's weights, ramped up from 0 "
-       "early in training; 0 makes the EMA the generator itself (default: the recipe's).", "sampling",
-       rule=UNIT_OPEN, from_recipe=True),
-    _s("sample_from", str, "ema", "The generator that draws sample grids and is evaluated and exported: the EMA "
-       "or the raw one.", "sampling", choices=("ema", "raw")),
-    _s("bn_stats", str, None, "BatchNorm statistics when sampling. standing: recomputed for the sampled weights "
-       "from 512 draws; moving: the moving averages of training, as the tutorial (default: the recipe's).",
-       "sampling", choices=("standing", "moving"), from_recipe=True),
-    _s("grid", int, 4, "Sample grids are grid x grid images (conditional: grid columns, a row per class).",
-       "sampling", rule=POSITIVE),
-    _s("sample_every", int, 1, "Write a sample grid every this many epochs (and after the last).", "sampling",
-       rule=POSITIVE),
-    _s("progress_gif", bool, True, "At the end, assemble the sample grids into samples/progress.gif.", "sampling"),
-    # Evaluation.
-    _s("eval_every", int, 0, "Measure sample quality (FID, KID, ...) every this many epochs and after the last, "
-       "into history.csv and TensorBoard, and keep the best checkpoint by FID in best/ (0: off). Needs a labelled "
-       "dataset.", "evaluation", rule=NON_NEGATIVE),
-    _s("eval_num", int, 5000, "Generated and real images per evaluation during training (at least 8).",
-       "evaluation", rule=(lambda v: v >= 8, "at least 8 (the nearest-neighbour metrics need it)")),
-    # Checkpoints and outputs.
-    _s("checkpoint_every", int, 15, "Save a checkpoint every this many epochs (and after the last).", "outputs",
-       rule=POSITIVE),
-    _s("checkpoint_every_minutes", float, 30.0, "Also save a checkpoint when this many minutes have passed since "
-       "the last one (0: off).", "outputs", rule=NON_NEGATIVE),
-    _s("max_to_keep", int, 3, "How many checkpoints to keep.", "outputs", rule=POSITIVE),
-    _s("export_dir", str, None, "If set, export the generator as a SavedModel here at the end.", "outputs",
-       rule=(bool, "a directory path")),
-    _s("progress", bool, True, "Show a progress line per epoch.", "outputs"),
-    # Speed and distribution.
-    _s("precision", str, "auto", "Keras mixed-precision policy. auto: mixed_float16 on GPUs with tensor cores, "
-       "mixed_bfloat16 on TPUs and, for dcgan, on CPUs where it measures fast (timed once per machine, cached in "
-       "~/.cache/gan_tf), float32 otherwise. float16 scales both losses (dynamic loss scaling).", "speed",
-       choices=PRECISIONS),
-    _s("jit_compile", str, "auto", "Compile the step with XLA. auto: on GPUs, not on CPUs.", "speed",
-       choices=TRISTATE),
-    _s("steps_per_execution", int, 0, "Steps per compiled call (0: auto, 8 on accelerators and for the mlp on "
-       "CPU, else 1).", "speed", rule=(lambda v: v >= 0, "0 (auto) or positive")),
-    _s("fused_discriminator", str, "auto", "Call the discriminator once on real and fake together where that is "
-       "equivalent (no BatchNorm in it). auto: on accelerators, not on CPUs.", "speed", choices=TRISTATE),
-    _s("strategy", str, "default", "tf.distribute strategy: default (one device), mirrored (all GPUs of this "
-       "machine), multi_worker (several machines, described by TF_CONFIG), tpu. --batch_size is the global "
-       "batch.", "speed", choices=STRATEGIES),
-    _s("deterministic", bool, False, "Make TensorFlow's ops deterministic, so runs with the same --seed give "
-       "bitwise-identical weights on the same machine (slower on GPU).", "speed"),
+  # The model.
+  _s(
+    "arch",
+    str,
+    "dcgan",
+    "mlp: the dense GAN of the Keras articles; dcgan: the TensorFlow DCGAN tutorial's; MODULE:FUNCTION: your own "
+    "networks, FUNCTION(latent_dim=, image_shape=(H, W, C), num_classes=) -> (generator, discriminator), "
+    "importable from the working directory or PYTHONPATH.",
+    "model",
+    rule=(_arch_rule, f"one of {', '.join(ARCHS)} or MODULE:FUNCTION"),
+  ),
+  _s("latent_dim", int, 100, "Size of the generator's noise vector.", "model", rule=POSITIVE),
+  _s(
+    "conditional",
+    bool,
+    False,
+    "Condition both networks on the data's class labels: the generator on an embedding of the label, the "
+    "discriminator by projection. Sample grids get one row per class; the export takes a label.",
+    "model",
+  ),
+  _s("spectral_norm", bool, False, "Spectral normalisation of the discriminator's weights.", "model"),
+  _s(
+    "pack",
+    int,
+    None,
+    "PacGAN: the discriminator judges this many images at once (1: each alone; default: the recipe's, 1 with a "
+    "gradient penalty). Unconditional runs without --r1_gamma or --gp_weight.",
+    "model",
+    rule=POSITIVE,
+    from_recipe=True,
+  ),
+  _s(
+    "pack_layout",
+    str,
+    "fold",
+    "How --pack lays a pack out: fold (each image reshaped, in memory order, into 1/pack of the canvas, "
+    "neighbouring pixels as channels) or channels (stacked along the channels, as PacGAN).",
+    "model",
+    choices=PACK_LAYOUTS,
+  ),
+  # The data.
+  _s(
+    "dataset",
+    str,
+    "mnist",
+    "A TFDS image dataset (mnist, fashion_mnist, cifar10, ...), or local files: idx:DIR (IDX files: "
+    "train-images-idx3-ubyte[.gz], t10k-... and their labels), cifar:PATH (the CIFAR-10/100 python or binary "
+    "batches, or their .tar.gz), folder:DIR (image files; one sub-folder per class for labels).",
+    "data",
+    rule=(bool, "a dataset name or KIND:PATH"),
+  ),
+  _s(
+    "split",
+    str,
+    "train",
+    "Which split to use: train, test or train+test (or any TFDS split; a folder has only train).",
+    "data",
+    rule=(bool, "a split name"),
+  ),
+  _s("data_dir", str, None, "Where TFDS keeps its datasets (TFDS's default if unset).", "data"),
+  _s(
+    "image_size",
+    int,
+    0,
+    "Train at N x N: images are centre-cropped to a square and resized (0: the dataset's own size). dcgan draws "
+    "28, 32 or 64 (and other 7 or 4 times powers of two).",
+    "data",
+    rule=(_image_size_rule, "0 (the dataset's own) or a size such as 28, 32 or 64"),
+  ),
+  _s("channels", int, 0, "1 (grey) or 3 (colour); images are converted (0: the dataset's own).", "data", choices=(0, 1, 3)),
+  _s("batch_size", int, 256, "Images per step (full batches only).", "data", rule=POSITIVE),
+  _s("seed", int, 0, "Seed of the data order, the noise and the sample grid.", "data", rule=SEED),
+  # Optimisation.
+  _s(
+    "recipe",
+    str,
+    "gan-tf",
+    "Defaults for the settings marked 'the recipe's' that are left unset: gan-tf (this project's, each choice "
+    "measured) or original (the settings of the architecture's source). See docs/recipes.md.",
+    "optimisation",
+    choices=RECIPE_NAMES,
+  ),
+  _s("epochs", int, 50, "Total epochs: a resumed run trains until it has this many.", "optimisation", rule=POSITIVE),
+  _s(
+    "g_lr",
+    float,
+    None,
+    "Generator learning rate (default: the recipe's).",
+    "optimisation",
+    rule=(lambda v: v > 0, "positive"),
+    from_recipe=True,
+  ),
+  _s(
+    "d_lr",
+    float,
+    None,
+    "Discriminator learning rate (default: the recipe's).",
+    "optimisation",
+    rule=(lambda v: v > 0, "positive"),
+    from_recipe=True,
+  ),
+  _s(
+    "beta_1",
+    float,
+    None,
+    "Adam beta_1 of both optimisers (default: the recipe's).",
+    "optimisation",
+    rule=UNIT_OPEN,
+    from_recipe=True,
+  ),
+  _s("beta_2", float, 0.999, "Adam beta_2 of both optimisers.", "optimisation", rule=UNIT_OPEN),
+  _s(
+    "loss",
+    str,
+    "nonsaturating",
+    "The objective: nonsaturating (the tutorial's), minimax, least_squares (LSGAN), hinge, wasserstein_gp "
+    "(WGAN-GP; pair it with --d_steps=5 and no BatchNorm in the critic).",
+    "optimisation",
+    choices=LOSSES,
+  ),
+  _s(
+    "d_steps",
+    int,
+    None,
+    "Discriminator updates per generator update, on the same real batch (default: the recipe's).",
+    "optimisation",
+    rule=POSITIVE,
+    from_recipe=True,
+  ),
+  _s(
+    "updates",
+    str,
+    None,
+    "simultaneous: each step updates both networks from one pass (the tutorial's step); alternating: the "
+    "generator's update follows the discriminator's, against its new weights (the Keras articles' loop). "
+    "Default: the recipe's.",
+    "optimisation",
+    choices=UPDATES,
+    from_recipe=True,
+  ),
+  _s(
+    "gp_weight",
+    float,
+    None,
+    "Weight of WGAN-GP's gradient penalty (default: 10 with --loss=wasserstein_gp, else 0: off).",
+    "optimisation",
+    rule=NON_NEGATIVE,
+    from_recipe=True,
+  ),
+  _s(
+    "r1_gamma",
+    float,
+    None,
+    "Weight gamma of the R1 penalty gamma/2 ||grad D(x)||^2 on real images (0: off; default: the recipe's).",
+    "optimisation",
+    rule=NON_NEGATIVE,
+    from_recipe=True,
+  ),
+  _s(
+    "augment",
+    str,
+    "",
+    "DiffAugment: transforms of every image the discriminator sees, real or generated, comma-separated from "
+    "translation, cutout, color (Zhao et al., 2020); empty: none.",
+    "optimisation",
+    rule=(_augment_rule, f"empty or comma-separated from {', '.join(POLICIES)}"),
+  ),
+  _s(
+    "top_k",
+    float,
+    1.0,
+    "Top-k training: the generator learns from the share of each batch's fakes that the "
+    "discriminator rates most real, shrinking from all of them by --top_k_decay an epoch down to this share "
+    "(1: off; 0.5 as in Sinha et al., 2020).",
+    "optimisation",
+    rule=(UNIT_CLOSED_ABOVE[0], "in (0, 1] (1: off)"),
+  ),
+  _s(
+    "top_k_decay",
+    float,
+    0.99,
+    "Per-epoch factor of top-k training's share (0.99 as in Sinha et al.).",
+    "optimisation",
+    rule=UNIT_CLOSED_ABOVE,
+  ),
+  # Sampling.
+  _s(
+    "ema_decay",
+    float,
+    None,
+    "Decay of the moving average (EMA) of the generator's weights, ramped up from 0 "
+    "early in training; 0 makes the EMA the generator itself (default: the recipe's).",
+    "sampling",
+    rule=UNIT_OPEN,
+    from_recipe=True,
+  ),
+  _s(
+    "sample_from",
+    str,
+    "ema",
+    "The generator that draws sample grids and is evaluated and exported: the EMA or the raw one.",
+    "sampling",
+    choices=("ema", "raw"),
+  ),
+  _s(
+    "bn_stats",
+    str,
+    None,
+    "BatchNorm statistics when sampling. standing: recomputed for the sampled weights "
+    "from 512 draws; moving: the moving averages of training, as the tutorial (default: the recipe's).",
+    "sampling",
+    choices=("standing", "moving"),
+    from_recipe=True,
+  ),
+  _s(
+    "grid", int, 4, "Sample grids are grid x grid images (conditional: grid columns, a row per class).", "sampling", rule=POSITIVE
+  ),
+  _s("sample_every", int, 1, "Write a sample grid every this many epochs (and after the last).", "sampling", rule=POSITIVE),
+  _s("progress_gif", bool, True, "At the end, assemble the sample grids into samples/progress.gif.", "sampling"),
+  # Evaluation.
+  _s(
+    "eval_every",
+    int,
+    0,
+    "Measure sample quality (FID, KID, ...) every this many epochs and after the last, "
+    "into history.csv and TensorBoard, and keep the best checkpoint by FID in best/ (0: off). Needs a labelled "
+    "dataset.",
+    "evaluation",
+    rule=NON_NEGATIVE,
+  ),
+  _s(
+    "eval_num",
+    int,
+    5000,
+    "Generated and real images per evaluation during training (at least 8).",
+    "evaluation",
+    rule=(lambda v: v >= 8, "at least 8 (the nearest-neighbour metrics need it)"),
+  ),
+  # Checkpoints and outputs.
+  _s("checkpoint_every", int, 15, "Save a checkpoint every this many epochs (and after the last).", "outputs", rule=POSITIVE),
+  _s(
+    "checkpoint_every_minutes",
+    float,
+    30.0,
+    "Also save a checkpoint when this many minutes have passed since the last one (0: off).",
+    "outputs",
+    rule=NON_NEGATIVE,
+  ),
+  _s("max_to_keep", int, 3, "How many checkpoints to keep.", "outputs", rule=POSITIVE),
+  _s(
+    "export_dir",
+    str,
+    None,
+    "If set, export the generator as a SavedModel here at the end.",
+    "outputs",
+    rule=(bool, "a directory path"),
+  ),
+  _s("progress", bool, True, "Show a progress line per epoch.", "outputs"),
+  # Speed and distribution.
+  _s(
+    "precision",
+    str,
+    "auto",
+    "Keras mixed-precision policy. auto: mixed_float16 on GPUs with tensor cores, "
+    "mixed_bfloat16 on TPUs and, for dcgan, on CPUs where it measures fast (timed once per machine, cached in "
+    "~/.cache/gan_tf), float32 otherwise. float16 scales both losses (dynamic loss scaling).",
+    "speed",
+    choices=PRECISIONS,
+  ),
+  _s("jit_compile", str, "auto", "Compile the step with XLA. auto: on GPUs, not on CPUs.", "speed", choices=TRISTATE),
+  _s(
+    "steps_per_execution",
+    int,
+    0,
+    "Steps per compiled call (0: auto, 8 on accelerators and for the mlp on CPU, else 1).",
+    "speed",
+    rule=(lambda v: v >= 0, "0 (auto) or positive"),
+  ),
+  _s(
+    "fused_discriminator",
+    str,
+    "auto",
+    "Call the discriminator once on real and fake together where that is "
+    "equivalent (no BatchNorm in it). auto: on accelerators, not on CPUs.",
+    "speed",
+    choices=TRISTATE,
+  ),
+  _s(
+    "strategy",
+    str,
+    "default",
+    "tf.distribute strategy: default (one device), mirrored (all GPUs of this "
+    "machine), multi_worker (several machines, described by TF_CONFIG), tpu. --batch_size is the global "
+    "batch.",
+    "speed",
+    choices=STRATEGIES,
+  ),
+  _s(
+    "deterministic",
+    bool,
+    False,
+    "Make TensorFlow's ops deterministic, so runs with the same --seed give "
+    "bitwise-identical weights on the same machine (slower on GPU).",
+    "speed",
+  ),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 GROUPS = ("model", "data", "optimisation", "sampling", "evaluation", "outputs", "speed")
 # Settings that decide the shapes of what is checkpointed: a run cannot resume
 # with different values.
-IDENTITY = ("arch", "latent_dim", "grid", "conditional", "spectral_norm", "pack", "pack_layout", "image_size",
-            "channels")
+IDENTITY = ("arch", "latent_dim", "grid", "conditional", "spectral_norm", "pack", "pack_layout", "image_size", "channels")
 SPEED = ("precision", "jit_compile", "steps_per_execution", "fused_discriminator")

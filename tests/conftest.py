@@ -37,7 +37,7 @@ def mnist_dir(tmp_path_factory):
   images = np.zeros((2048, 28, 28), np.uint8)
   labels = rng.integers(0, 10, 2048)
   for i, y in enumerate(labels):  # A bar whose position is the label: structure a GAN can learn.
-    images[i, 4:24, 2 + 2 * y: 5 + 2 * y] = 255
+    images[i, 4:24, 2 + 2 * y : 5 + 2 * y] = 255
   write_idx(d / "t10k-images-idx3-ubyte.gz", images)
   write_idx(d / "t10k-labels-idx1-ubyte.gz", labels)
   return d
@@ -46,4 +46,5 @@ def mnist_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mnist(mnist_dir):
   from gan_tf import data
+
   return data.load_idx(mnist_dir, "test")

@@ -20,8 +20,7 @@ from gan_tf import loop as train  # noqa: E402
 from gan_tf.config import Config  # noqa: E402
 from gan_tf.errors import Interrupted  # noqa: E402
 
-config = Config(arch="mlp", epochs=epochs, batch_size=32, grid=2, strategy=strategy, progress=False,
-                checkpoint_every=1)
+config = Config(arch="mlp", epochs=epochs, batch_size=32, grid=2, strategy=strategy, progress=False, checkpoint_every=1)
 try:
   logs = train.train(config, run_dir, dataset=data.load_idx(digits, "test"))
 except Interrupted as e:

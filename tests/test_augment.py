@@ -58,7 +58,7 @@ def test_every_policy_keeps_shape_and_dtype_and_passes_gradients():
   params = tf.random.stateless_uniform([4, augment.NUM_PARAMS], seed=[0, 1])
   with tf.GradientTape() as tape:
     out = augment.apply(images, "color,translation,cutout", params)
-    loss = tf.reduce_sum(out ** 2)
+    loss = tf.reduce_sum(out**2)
   assert out.shape == images.shape
   grad = tape.gradient(loss, images).numpy()
   assert np.all(np.isfinite(grad)) and np.count_nonzero(grad) > 0.3 * grad.size

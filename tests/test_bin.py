@@ -13,8 +13,9 @@ from PIL import Image
 
 
 def run(tool, *args, cwd=None, env=None):
-  proc = subprocess.run([sys.executable, str(ROOT / "bin" / tool), *args], capture_output=True, text=True,
-                        cwd=cwd, timeout=600, env=env)
+  proc = subprocess.run(
+    [sys.executable, str(ROOT / "bin" / tool), *args], capture_output=True, text=True, cwd=cwd, timeout=600, env=env
+  )
   return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -60,8 +61,9 @@ def test_rerun_resumes_and_exports(trained, small_mnist):
   work, _, _ = trained
   run_dir = work / "checkpoints" / "mlp"
   # Later flags override the flagfile's.
-  code, out, err = run("train", f"--flagfile={run_dir / 'flags.txt'}", "--epochs=3",
-                       f"--export_dir={work / 'export'}", "--noprogress", cwd=work)
+  code, out, err = run(
+    "train", f"--flagfile={run_dir / 'flags.txt'}", "--epochs=3", f"--export_dir={work / 'export'}", "--noprogress", cwd=work
+  )
   assert code == 0, err
   assert "resuming" not in out and "epoch 3/3" not in out  # --noprogress
   assert "trained to epoch 3 (step 12)" in out
@@ -72,8 +74,14 @@ def test_export_then_generate(trained, tmp_path):
   work, _, _ = trained
   code, out, err = run("export", f"--checkpoint_dir={work / 'checkpoints' / 'mlp'}", f"--export_dir={tmp_path / 'm'}")
   assert code == 0, err
-  code, out, err = run("generate", f"--model={tmp_path / 'm'}", "--num=64", "--seed=1",
-                       f"--out={tmp_path / 'grid.png'}", f"--out_dir={tmp_path / 'each'}")
+  code, out, err = run(
+    "generate",
+    f"--model={tmp_path / 'm'}",
+    "--num=64",
+    "--seed=1",
+    f"--out={tmp_path / 'grid.png'}",
+    f"--out_dir={tmp_path / 'each'}",
+  )
   assert code == 0, err
   with Image.open(tmp_path / "grid.png") as grid:
     assert grid.size[0] == grid.size[1] >= 8 * 28  # 8x8 tiles.
@@ -95,7 +103,9 @@ def test_saved_model_cli_describes_the_export(trained, tmp_path):
   assert "inputs['noise']" in out and "outputs['images']" in out and "(-1, 28, 28, 1)" in out
 
 
-@pytest.mark.parametrize("args,message", [
+@pytest.mark.parametrize(
+  "args,message",
+  [
     (["--dataset=idx:/no/such/dir"], "does not exist"),
     (["--dataset=not_a_tfds_dataset"], "no TFDS dataset is called"),
     (["--epochs=0"], "--epochs must be a positive integer"),
@@ -104,15 +114,16 @@ def test_saved_model_cli_describes_the_export(trained, tmp_path):
     (["--strategy=multi_worker"], "needs the TF_CONFIG environment variable"),
     (["--batch_size=100000"], "larger than the"),
     (["--arch=dcgan"], "holds a run with --arch=mlp"),
-])
+  ],
+)
 def test_train_bad_input(trained, small_mnist, args, message):
   work, _, _ = trained
   run_dir = work / "checkpoints" / "mlp"
   results = lambda: {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"}  # noqa: E731
   before = results()
-  code, out, err = run("train", "--arch=mlp", f"--dataset=idx:{small_mnist}", "--split=test",
-                       f"--checkpoint_dir={run_dir}",
-                       *args, cwd=work)
+  code, out, err = run(
+    "train", "--arch=mlp", f"--dataset=idx:{small_mnist}", "--split=test", f"--checkpoint_dir={run_dir}", *args, cwd=work
+  )
   assert_one_line_error(code, out, err, message)
   assert results() == before
 
@@ -132,13 +143,15 @@ def test_generate_wrong_noise_shape(trained, tmp_path):
   work, _, _ = trained
   run("export", f"--checkpoint_dir={work / 'checkpoints' / 'mlp'}", f"--export_dir={tmp_path / 'm'}")
   np.save(tmp_path / "noise.npy", np.zeros((4, 7), np.float32))
-  code, out, err = run("generate", f"--model={tmp_path / 'm'}", f"--noise={tmp_path / 'noise.npy'}",
-                       f"--out={tmp_path / 'x.png'}")
+  code, out, err = run(
+    "generate", f"--model={tmp_path / 'm'}", f"--noise={tmp_path / 'noise.npy'}", f"--out={tmp_path / 'x.png'}"
+  )
   assert_one_line_error(code, out, err, "takes noise of shape [N, 100], got [4, 7]")
   assert not (tmp_path / "x.png").exists()
   np.save(tmp_path / "noise.npy", np.zeros((4, 100), np.float32))
-  code, out, err = run("generate", f"--model={tmp_path / 'm'}", f"--noise={tmp_path / 'noise.npy'}",
-                       f"--out={tmp_path / 'x.png'}")
+  code, out, err = run(
+    "generate", f"--model={tmp_path / 'm'}", f"--noise={tmp_path / 'noise.npy'}", f"--out={tmp_path / 'x.png'}"
+  )
   assert code == 0 and "grid of 4 images" in out
 
 
@@ -155,8 +168,14 @@ def test_evaluate_an_export_and_a_run(trained, small_mnist, tmp_path):
   run_dir = work / "checkpoints" / "mlp"
   run("export", f"--checkpoint_dir={run_dir}", f"--export_dir={tmp_path / 'm'}")
   common = ["--num=100", f"--classifier_dir={tmp_path / 'classifiers'}"]
-  code, out, err = run("evaluate", f"--model={tmp_path / 'm'}", f"--dataset=idx:{small_mnist}", "--split=test",
-                       f"--json={tmp_path / 'metrics.json'}", *common)
+  code, out, err = run(
+    "evaluate",
+    f"--model={tmp_path / 'm'}",
+    f"--dataset=idx:{small_mnist}",
+    "--split=test",
+    f"--json={tmp_path / 'metrics.json'}",
+    *common,
+  )
   assert code == 0, err
   assert "training the evaluator's classifier" in out and "real vs real" in out and "FID" in out
   report = json.loads((tmp_path / "metrics.json").read_text())
@@ -169,12 +188,15 @@ def test_evaluate_an_export_and_a_run(trained, small_mnist, tmp_path):
   assert "training the evaluator's classifier" not in out and f"against idx:{small_mnist} (test)" in out
 
 
-@pytest.mark.parametrize("args,message", [
+@pytest.mark.parametrize(
+  "args,message",
+  [
     ([], "either --model"),
     (["--model=a", "--checkpoint_dir=b"], "either --model"),
     (["--checkpoint_dir=RUN", "--best"], "no best checkpoint"),
     (["--model=/no/such/export"], "not a SavedModel"),
-])
+  ],
+)
 def test_evaluate_bad_input(trained, args, message):
   work, _, _ = trained
   args = [a.replace("RUN", str(work / "checkpoints" / "mlp")) for a in args]
@@ -184,8 +206,17 @@ def test_evaluate_bad_input(trained, args, message):
 def test_compare_trains_evaluates_and_tabulates(small_mnist, tmp_path):
   env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
   out_dir = tmp_path / "cmp"
-  code, out, err = run("compare", "--archs=mlp", "--recipes=gan-tf,original", "--epochs=1", "--num=64",
-                       f"--dataset=idx:{small_mnist}", "--split=test", f"--out_dir={out_dir}", env=env)
+  code, out, err = run(
+    "compare",
+    "--archs=mlp",
+    "--recipes=gan-tf,original",
+    "--epochs=1",
+    "--num=64",
+    f"--dataset=idx:{small_mnist}",
+    "--split=test",
+    f"--out_dir={out_dir}",
+    env=env,
+  )
   assert code == 0, err
   table = (out_dir / "table.md").read_text()
   assert table in out
@@ -193,22 +224,31 @@ def test_compare_trains_evaluates_and_tabulates(small_mnist, tmp_path):
   assert [r.split("|")[1].strip() for r in rows[1:]] == ["`mlp`, gan-tf", "`mlp`, original", "real vs real (two halves)"]
   assert (out_dir / "mlp-gan-tf.png").exists() and (out_dir / "mlp-original" / "metrics.json").exists()
   # Finished runs are only evaluated again.
-  code, out, err = run("compare", "--archs=mlp", "--recipes=original", "--epochs=1", "--num=64",
-                       f"--dataset=idx:{small_mnist}", "--split=test", f"--out_dir={out_dir}", env=env)
+  code, out, err = run(
+    "compare",
+    "--archs=mlp",
+    "--recipes=original",
+    "--epochs=1",
+    "--num=64",
+    f"--dataset=idx:{small_mnist}",
+    "--split=test",
+    f"--out_dir={out_dir}",
+    env=env,
+  )
   assert code == 0, err
   assert len(list((out_dir / "mlp-original" / "samples").glob("epoch_*.png"))) == 1
 
 
 def test_tf_log_flag_brings_tensorflow_messages_back(trained):
   work, _, _ = trained
-  code, out, err = run("export", "--tf_log", f"--checkpoint_dir={work / 'checkpoints' / 'mlp'}",
-                       f"--export_dir={work / 'e2'}")
+  code, out, err = run("export", "--tf_log", f"--checkpoint_dir={work / 'checkpoints' / 'mlp'}", f"--export_dir={work / 'e2'}")
   assert code == 0
   assert err.strip() != ""
 
 
 def test_every_setting_is_a_flag_with_help():
   from gan_tf.config import Config
+
   _, out, _ = run("train", "--helpfull")  # absl exits with status 1 after help.
   for name in Config.__dataclass_fields__:
     assert f"--{name}:" in out or f"--[no]{name}:" in out, name
@@ -217,8 +257,18 @@ def test_every_setting_is_a_flag_with_help():
 @pytest.fixture(scope="module")
 def conditional_export(tmp_path_factory, small_mnist):
   work = tmp_path_factory.mktemp("cond")
-  code, out, err = run("train", "--arch=mlp", "--conditional", "--epochs=1", f"--dataset=idx:{small_mnist}",
-                       "--split=test", "--batch_size=64", "--loss=hinge", f"--export_dir={work / 'export'}", cwd=work)
+  code, out, err = run(
+    "train",
+    "--arch=mlp",
+    "--conditional",
+    "--epochs=1",
+    f"--dataset=idx:{small_mnist}",
+    "--split=test",
+    "--batch_size=64",
+    "--loss=hinge",
+    f"--export_dir={work / 'export'}",
+    cwd=work,
+  )
   assert code == 0, err
   return work / "export"
 
@@ -240,13 +290,21 @@ def test_generate_a_requested_class(conditional_export, tmp_path):
 
 
 def test_interpolation_gif_and_strip(conditional_export, tmp_path):
-  code, out, err = run("generate", f"--model={conditional_export}", "--interpolate", "--points=3", "--frames=4",
-                       "--label=2", f"--out={tmp_path / 'walk.gif'}")
+  code, out, err = run(
+    "generate",
+    f"--model={conditional_export}",
+    "--interpolate",
+    "--points=3",
+    "--frames=4",
+    "--label=2",
+    f"--out={tmp_path / 'walk.gif'}",
+  )
   assert code == 0, err
   with Image.open(tmp_path / "walk.gif") as gif:
     assert gif.n_frames == 12  # A closed loop through 3 points, 4 frames each.
-  code, out, err = run("generate", f"--model={conditional_export}", "--interpolate", "--points=3", "--frames=4",
-                       f"--out={tmp_path / 'strip.png'}")
+  code, out, err = run(
+    "generate", f"--model={conditional_export}", "--interpolate", "--points=3", "--frames=4", f"--out={tmp_path / 'strip.png'}"
+  )
   assert code == 0, err
   with Image.open(tmp_path / "strip.png") as strip:
     assert strip.size == (9 * 30 + 2, 10 * 30 + 2)  # 9 steps along the walk, a row per class.
@@ -255,8 +313,15 @@ def test_interpolation_gif_and_strip(conditional_export, tmp_path):
 
 
 def test_evaluate_reports_label_accuracy(conditional_export, small_mnist, tmp_path):
-  code, out, err = run("evaluate", f"--model={conditional_export}", f"--dataset=idx:{small_mnist}", "--split=test",
-                       "--num=100", f"--classifier_dir={tmp_path}", f"--json={tmp_path / 'm.json'}")
+  code, out, err = run(
+    "evaluate",
+    f"--model={conditional_export}",
+    f"--dataset=idx:{small_mnist}",
+    "--split=test",
+    "--num=100",
+    f"--classifier_dir={tmp_path}",
+    f"--json={tmp_path / 'm.json'}",
+  )
   assert code == 0, err
   assert "label accuracy" in out
   report = json.loads((tmp_path / "m.json").read_text())

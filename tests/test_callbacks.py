@@ -17,8 +17,12 @@ class FakeTerminal(io.StringIO):
 def progress_output(stream, mnist, tmp_path, **kwargs):
   progress = callbacks.Progress(stream=stream, **kwargs)
   # Two steps per call, so the 8-step epoch has interim updates.
-  train.train(Config(arch="mlp", epochs=1, batch_size=32, progress=False, steps_per_execution=2), tmp_path,
-              dataset=mnist.take(256), callbacks=[progress])
+  train.train(
+    Config(arch="mlp", epochs=1, batch_size=32, progress=False, steps_per_execution=2),
+    tmp_path,
+    dataset=mnist.take(256),
+    callbacks=[progress],
+  )
   return stream.getvalue()
 
 
@@ -51,13 +55,18 @@ def test_grid_layout():
 
 
 def test_export_loads_without_the_package(mnist, tmp_path):
-  train.train(Config(arch="mlp", epochs=1, batch_size=64, progress=False, export_dir=str(tmp_path / "e")),
-              tmp_path / "run", dataset=mnist.take(64))
-  code = ("import sys; sys.modules['gan_tf'] = None\n"  # Any import of the package would fail.
-          "import tensorflow as tf\n"
-          f"m = tf.saved_model.load({str(tmp_path / 'e')!r})\n"
-          "out = m.signatures['serving_default'](noise=tf.zeros([3, 100]))['images']\n"
-          "print(out.shape, out.dtype.name)")
+  train.train(
+    Config(arch="mlp", epochs=1, batch_size=64, progress=False, export_dir=str(tmp_path / "e")),
+    tmp_path / "run",
+    dataset=mnist.take(64),
+  )
+  code = (
+    "import sys; sys.modules['gan_tf'] = None\n"  # Any import of the package would fail.
+    "import tensorflow as tf\n"
+    f"m = tf.saved_model.load({str(tmp_path / 'e')!r})\n"
+    "out = m.signatures['serving_default'](noise=tf.zeros([3, 100]))['images']\n"
+    "print(out.shape, out.dtype.name)"
+  )
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr
   assert result.stdout.strip() == "(3, 28, 28, 1) float32"

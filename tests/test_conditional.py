@@ -47,8 +47,9 @@ def test_dcgan_depth_follows_the_image_size():
   assert models.dcgan_levels((28, 28, 1)) == (7, 2)  # The tutorial's.
   assert models.dcgan_levels((32, 32, 3)) == (4, 3)
   assert models.dcgan_levels((64, 64, 3)) == (4, 4)
-  count = lambda size: sum(isinstance(layer, tf.keras.layers.Conv2D)
-                           for layer in models.build("dcgan", 8, (size, size, 3))[1].layers)
+  count = lambda size: sum(
+    isinstance(layer, tf.keras.layers.Conv2D) for layer in models.build("dcgan", 8, (size, size, 3))[1].layers
+  )
   assert (count(28), count(32), count(64)) == (2, 3, 4)
   with pytest.raises(UserError, match="28, 32 or 64"):
     models.build("dcgan", 8, (30, 30, 1))
@@ -95,6 +96,7 @@ def test_conditional_needs_labels(tmp_path, mnist):
 
 class OneHotClassifier:
   """Says class k for an image whose mean pixel is k/10 - 1 (stands in for a trained CNN)."""
+
   num_classes = 10
 
   def embed(self, batch):

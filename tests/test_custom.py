@@ -39,8 +39,7 @@ NETWORKS = textwrap.dedent("""
 
 
 def gan_tf(*args, cwd):
-  proc = subprocess.run([sys.executable, "-m", "gan_tf", *args], capture_output=True, text=True, cwd=cwd,
-                        timeout=600)
+  proc = subprocess.run([sys.executable, "-m", "gan_tf", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
   return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -56,8 +55,16 @@ def workdir(tmp_path_factory, mnist):
 def test_custom_networks_train_resume_and_export(workdir):
   import tensorflow as tf
 
-  common = ["train", "--arch=my_networks:build", f"--dataset=idx:{workdir}", "--split=test", "--batch_size=32",
-            "--grid=2", "--latent_dim=16", "--noprogress"]
+  common = [
+    "train",
+    "--arch=my_networks:build",
+    f"--dataset=idx:{workdir}",
+    "--split=test",
+    "--batch_size=32",
+    "--grid=2",
+    "--latent_dim=16",
+    "--noprogress",
+  ]
   code, out, err = gan_tf(*common, "--epochs=2", cwd=workdir)
   assert code == 0, err
   run_dir = workdir / "checkpoints" / "build"
@@ -73,33 +80,50 @@ def test_custom_networks_train_resume_and_export(workdir):
   assert -1 <= images.min() < images.max() <= 1
 
 
-@pytest.mark.parametrize("arch, message", [
+@pytest.mark.parametrize(
+  "arch, message",
+  [
     ("no_such_module:build", "no module named 'no_such_module'"),
     ("my_networks:missing", "has no function 'missing'"),
     ("my_networks:not_a_function", "has no function 'not_a_function'"),
     ("my_networks:one_model", "must return (generator, discriminator), two Keras models"),
     ("my_networks:wrong_size", "draws images of shape (28, 28, 3), but the data's are (28, 28, 1)"),
-])
+  ],
+)
 def test_bad_custom_networks_get_one_line_before_training(workdir, tmp_path, arch, message):
-  code, out, err = gan_tf("train", f"--arch={arch}", f"--dataset=idx:{workdir}", "--split=test", "--batch_size=32",
-                          f"--checkpoint_dir={tmp_path / 'run'}", cwd=workdir)
+  code, out, err = gan_tf(
+    "train",
+    f"--arch={arch}",
+    f"--dataset=idx:{workdir}",
+    "--split=test",
+    "--batch_size=32",
+    f"--checkpoint_dir={tmp_path / 'run'}",
+    cwd=workdir,
+  )
   assert code == 1, (out, err)
   assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
   assert "--arch=" in err and message in err, err
   assert not list((tmp_path / "run").glob("ckpt-*")) and not (tmp_path / "run" / "history.csv").exists()
 
 
-@pytest.mark.parametrize("args, message", [
+@pytest.mark.parametrize(
+  "args, message",
+  [
     (["--arch=my_networks:build", "--pack=2"], "--pack=2 needs a discriminator built for packs"),
     (["--arch=my_networks:build", "--spectral_norm"], "--spectral_norm rebuilds the built-in discriminators only"),
     (["--arch=bad"], "--arch must be one of dcgan, mlp or MODULE:FUNCTION"),
     (["--eval_every=1", "--eval_num=5"], "--eval_num must be at least 8"),
     (["--seed=-1"], "--seed must be an integer from 0 to 4294967295"),
-])
+  ],
+)
 def test_settings_are_checked_before_tensorflow_loads(tmp_path, args, message):
   # -X importtime lists every module imported: TensorFlow must not be among them.
-  proc = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "bin" / "train"), *args,
-                         f"--checkpoint_dir={tmp_path / 'run'}"], capture_output=True, text=True, cwd=tmp_path)
+  proc = subprocess.run(
+    [sys.executable, "-X", "importtime", str(ROOT / "bin" / "train"), *args, f"--checkpoint_dir={tmp_path / 'run'}"],
+    capture_output=True,
+    text=True,
+    cwd=tmp_path,
+  )
   assert proc.returncode == 1
   lines = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
   assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
@@ -126,8 +150,9 @@ for strategy in ("default", "mirrored"):
 
 def test_resnet_example_trains_at_32x32x3_on_one_and_two_devices(tmp_path, mnist_dir):
   env = {"PYTHONPATH": f"{ROOT / 'examples'}:{ROOT}", "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}
-  proc = subprocess.run([sys.executable, "-c", RESNET, str(mnist_dir), str(tmp_path)], capture_output=True,
-                        text=True, env=env, timeout=900)
+  proc = subprocess.run(
+    [sys.executable, "-c", RESNET, str(mnist_dir), str(tmp_path)], capture_output=True, text=True, env=env, timeout=900
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()}
   for strategy in ("default", "mirrored"):
@@ -136,4 +161,3 @@ def test_resnet_example_trains_at_32x32x3_on_one_and_two_devices(tmp_path, mnist
     assert "".join(shape) == "(3,32,32,3)" and -1 <= float(low) < float(high) <= 1
   # Synchronised BatchNorm and the global batch's noise: two replicas train as one device does.
   assert abs(float(rows["mirrored"][1]) - float(rows["default"][1])) < 1e-3
-

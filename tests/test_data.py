@@ -76,7 +76,7 @@ def test_pipeline_runs_on_across_epochs():
   assert not np.array_equal(epochs[0], epochs[1])
   # A resume 3 steps into epoch 2 sees the rest of epoch 2 and then epoch 3, as a fresh run does.
   resumed = _indices(pipeline.batches(2, skip=3).take(2 * steps - 3))
-  np.testing.assert_array_equal(resumed, np.concatenate(epochs)[3 * 64:])
+  np.testing.assert_array_equal(resumed, np.concatenate(epochs)[3 * 64 :])
 
 
 def test_iterator_is_released_at_once(mnist):
@@ -164,6 +164,7 @@ def test_tfds_offline_points_to_idx(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "kmnist"])
 def test_tfds_source(name, tmp_path):
   import tensorflow_datasets as tfds
+
   with tfds.testing.mock_data(num_examples=40):
     images = data.load(name, "train", data_dir=str(tmp_path))
   assert images.images.shape == (40, 28, 28, 1) and images.images.dtype == np.uint8
@@ -172,6 +173,7 @@ def test_tfds_source(name, tmp_path):
 
 def test_tfds_colour_dataset(tmp_path):
   import tensorflow_datasets as tfds
+
   with tfds.testing.mock_data(num_examples=20):
     cifar = data.load("cifar10", "train", data_dir=str(tmp_path))
     grey64 = data.load("cifar10", "train", data_dir=str(tmp_path), image_size=64, channels=1)
@@ -187,6 +189,7 @@ def test_tfds_offline_points_to_local_cifar(tmp_path, monkeypatch):
 
 def write_cifar_python(directory, n_per_batch=4):
   import pickle
+
   rng = np.random.default_rng(0)
   directory.mkdir(parents=True, exist_ok=True)
   expected = []
@@ -200,6 +203,7 @@ def write_cifar_python(directory, n_per_batch=4):
 
 def test_cifar_python_batches_directory_and_archive(tmp_path):
   import tarfile
+
   expected = write_cifar_python(tmp_path / "cifar-10-batches-py")
   train = data.load(f"cifar:{tmp_path}", "train")
   assert train.images.shape == (20, 32, 32, 3) and train.labels.tolist() == sum((e[1] for e in expected[:5]), [])
@@ -255,12 +259,15 @@ def test_folder_of_unlabelled_grey_images_keeps_their_size(tmp_path):
   assert images.images[3].min() == 120  # Grey stays grey, pixel values intact.
 
 
-@pytest.mark.parametrize("setup,message", [
+@pytest.mark.parametrize(
+  "setup,message",
+  [
     ("mixed_sizes", "different sizes; pass image_size"),
     ("empty", "no image files"),
     ("broken", "cannot read"),
     ("loose_and_classes", "both in sub-folders"),
-])
+  ],
+)
 def test_bad_folders(tmp_path, setup, message):
   if setup == "mixed_sizes":
     write_png(tmp_path / "a.png", np.zeros((28, 28), np.uint8))
@@ -280,5 +287,3 @@ def test_convert_crops_the_centre_and_converts_colour():
   converted = data.convert(data.ImageSet(images, np.array([0, 1]), "x"), image_size=20, channels=1)
   assert converted.images.shape == (2, 20, 20, 1)
   assert np.all(converted.images == round(0.299 * 255))
-
-

@@ -69,7 +69,9 @@ def history(run_dir):
     return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("extra", [
+@pytest.mark.parametrize(
+  "extra",
+  [
     {},
     # What talks across replicas besides the plain step: labels, extra
     # discriminator updates, both penalties' inner gradients, spectral norm,
@@ -79,17 +81,24 @@ def history(run_dir):
     {"conditional": True, "spectral_norm": True},
     {"updates": "alternating"},
     {"pack": 2},  # Each replica packs its own half of the batch: the same pairs as one device.
-])
+  ],
+)
 def test_mirrored_on_two_devices_matches_one_device(digits, extra):
-  out = subprocess.run([sys.executable, "-c", EQUIVALENCE, str(digits), "mlp", json.dumps(extra), "5"],
-                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+  out = subprocess.run(
+    [sys.executable, "-c", EQUIVALENCE, str(digits), "mlp", json.dumps(extra), "5"],
+    capture_output=True,
+    text=True,
+    timeout=600,
+    cwd=ROOT,
+  )
   assert out.returncode == 0, out.stdout + out.stderr[-3000:]
   assert out.stdout.strip().endswith("OK")
 
 
 def test_train_with_mirrored_strategy(tmp_path, digits):
-  out = subprocess.run(WORKER + [str(tmp_path / "run"), "2", "mirrored", str(digits), "2"],
-                       capture_output=True, text=True, timeout=600)
+  out = subprocess.run(
+    WORKER + [str(tmp_path / "run"), "2", "mirrored", str(digits), "2"], capture_output=True, text=True, timeout=600
+  )
   assert out.returncode == 0, out.stderr[-3000:]
   assert "done step=20" in out.stdout  # 320 images, global batch 32, 2 epochs.
   assert [r["epoch"] for r in history(tmp_path / "run")] == ["1", "2"]
@@ -111,8 +120,15 @@ def start_workers(run_dir, epochs, digits):
   procs = []
   for index in range(2):
     env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-    procs.append(subprocess.Popen(WORKER + [str(run_dir), str(epochs), "multi_worker", str(digits)], env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    procs.append(
+      subprocess.Popen(
+        WORKER + [str(run_dir), str(epochs), "multi_worker", str(digits)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+      )
+    )
   return procs
 
 

@@ -22,7 +22,7 @@ def test_fid_of_gaussians_matches_the_closed_form():
   real = rng.standard_normal((200_000, 4)) * np.sqrt(a)
   fake = mu + rng.standard_normal((200_000, 4)) * np.sqrt(b)
   # |mu|^2 + tr(A + B - 2 sqrt(AB)) for commuting covariances.
-  expected = np.sum(mu ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+  expected = np.sum(mu**2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
   assert ev.frechet_distance(real, fake) == pytest.approx(expected, rel=0.02)
 
 
@@ -111,8 +111,8 @@ def _real_images(images):
 def test_real_vs_real_is_the_floor_and_falls_with_more_images(mnist, classifier):
   data = mnist.take(3000)
   real = _real_images(data.images)
-  fid_small = ev.frechet_distance(*(classifier.embed(real[i * 250:(i + 1) * 250])[0] for i in range(2)))
-  fid_large = ev.frechet_distance(*(classifier.embed(real[i * 1500:(i + 1) * 1500])[0] for i in range(2)))
+  fid_small = ev.frechet_distance(*(classifier.embed(real[i * 250 : (i + 1) * 250])[0] for i in range(2)))
+  fid_large = ev.frechet_distance(*(classifier.embed(real[i * 1500 : (i + 1) * 1500])[0] for i in range(2)))
   assert fid_large < fid_small
 
 

@@ -127,8 +127,9 @@ def test_standing_statistics_match_batch_statistics(arch):
   batch_stats.set_weights(sampler.get_weights())
   # On the draws the statistics came from (seed [config.seed, 2]), the same images.
   standing_noise = tf.random.stateless_normal([gan_lib.STANDING_DRAWS, 16], seed=[0, 2])
-  np.testing.assert_allclose(sampler(standing_noise, training=False).numpy(),
-                             batch_stats(standing_noise, training=True).numpy(), atol=1e-4)
+  np.testing.assert_allclose(
+    sampler(standing_noise, training=False).numpy(), batch_stats(standing_noise, training=True).numpy(), atol=1e-4
+  )
   noise = tf.random.stateless_normal([1024, 16], seed=[9, 9])
   inference = sampler(noise, training=False).numpy()
   # The training run's moving averages (the tutorial's way) give other images.
@@ -142,8 +143,13 @@ def test_standing_statistics_match_batch_statistics(arch):
 
 def test_recipes_fill_only_what_is_unset():
   tutorial = Config(arch="dcgan", recipe="original").resolved()
-  assert (tutorial.g_lr, tutorial.d_lr, tutorial.beta_1, tutorial.ema_decay, tutorial.bn_stats) == \
-      (1e-4, 1e-4, 0.9, 0.0, "moving")
+  assert (tutorial.g_lr, tutorial.d_lr, tutorial.beta_1, tutorial.ema_decay, tutorial.bn_stats) == (
+    1e-4,
+    1e-4,
+    0.9,
+    0.0,
+    "moving",
+  )
   assert (tutorial.d_steps, tutorial.updates) == (1, "simultaneous")
   ours = Config(arch="dcgan").resolved()
   assert ours.recipe == "gan-tf" and ours.ema_decay > 0 and ours.bn_stats == "standing" and ours.d_steps == 2
@@ -164,14 +170,14 @@ def test_recipes_fill_only_what_is_unset():
       Config(**bad).resolved()
 
 
-@pytest.mark.parametrize("arch,layout", [("mlp", "channels"), ("dcgan", "channels"), ("mlp", "fold"),
-                                         ("dcgan", "fold")])
+@pytest.mark.parametrize("arch,layout", [("mlp", "channels"), ("dcgan", "channels"), ("mlp", "fold"), ("dcgan", "fold")])
 def test_a_packed_discriminator_judges_consecutive_images_together(arch, layout):
   """--pack=2 (PacGAN): the discriminator sees images 2i and 2i+1 together
   (stacked along the channels, or each folded into half the canvas), gives
   both that pack's logit, and the step's losses are the mean over packs."""
-  config = Config(arch=arch, latent_dim=16, pack=2, pack_layout=layout, d_steps=1, updates="simultaneous",
-                  fused_discriminator="false").resolved()
+  config = Config(
+    arch=arch, latent_dim=16, pack=2, pack_layout=layout, d_steps=1, updates="simultaneous", fused_discriminator="false"
+  ).resolved()
   gan = GAN(config, (28, 28, 1))
   assert tuple(gan.discriminator.get_layer("pack").output.shape) == (None, 28, 28, 2)
   images = tf.random.uniform([8, 28, 28, 1], -1, 1, seed=3)
@@ -203,10 +209,16 @@ def test_a_packed_discriminator_judges_consecutive_images_together(arch, layout)
     assert np.isfinite(float(gan.train_step(images)["d_loss"]))
 
 
-@pytest.mark.parametrize("change,message", [
-    (dict(conditional=True), "unconditional"), (dict(r1_gamma=1.0), "with r1_gamma"),
-    (dict(loss="wasserstein_gp"), "with gp_weight"), (dict(batch_size=255), "not a multiple of pack=2"),
-    (dict(pack_layout="tiles"), "pack_layout='tiles' is not one of fold, channels")])
+@pytest.mark.parametrize(
+  "change,message",
+  [
+    (dict(conditional=True), "unconditional"),
+    (dict(r1_gamma=1.0), "with r1_gamma"),
+    (dict(loss="wasserstein_gp"), "with gp_weight"),
+    (dict(batch_size=255), "not a multiple of pack=2"),
+    (dict(pack_layout="tiles"), "pack_layout='tiles' is not one of fold, channels"),
+  ],
+)
 def test_pack_refuses_what_it_cannot_do(change, message):
   with pytest.raises(UserError, match=message):
     Config(pack=2, **change).resolved()
@@ -214,8 +226,14 @@ def test_pack_refuses_what_it_cannot_do(change, message):
 
 def test_the_dcgan_recipe_folds_packs_of_two_unless_a_penalty_needs_each_image():
   assert (Config(arch="dcgan").resolved().pack, Config(arch="dcgan").resolved().pack_layout) == (2, "fold")
-  for change in (dict(r1_gamma=1.0), dict(loss="wasserstein_gp"), dict(gp_weight=5.0), dict(conditional=True),
-                 dict(recipe="original"), dict(arch="mlp")):
+  for change in (
+    dict(r1_gamma=1.0),
+    dict(loss="wasserstein_gp"),
+    dict(gp_weight=5.0),
+    dict(conditional=True),
+    dict(recipe="original"),
+    dict(arch="mlp"),
+  ):
     assert Config(**{"arch": "dcgan", **change}).resolved().pack == 1, change
   assert Config(arch="dcgan", r1_gamma=0.0).resolved().pack == 2
 

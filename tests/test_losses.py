@@ -17,7 +17,9 @@ def values(x):
   return np.asarray(x, np.float64).tolist()
 
 
-@pytest.mark.parametrize("loss,real,fake,d_expected,g_expected", [
+@pytest.mark.parametrize(
+  "loss,real,fake,d_expected,g_expected",
+  [
     # At logits 0, D(x) = 1/2 everywhere.
     ("nonsaturating", [0.0], [0.0], [2 * LOG2], [LOG2]),
     ("minimax", [0.0], [0.0], [2 * LOG2], [-LOG2]),
@@ -27,7 +29,8 @@ def values(x):
     ("least_squares", [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.5, 0.0]),
     ("hinge", [2.0, 0.0, 0.5], [-2.0, 0.0, 0.5], [0.0, 2.0, 2.0], [2.0, 0.0, -0.5]),
     ("wasserstein_gp", [3.0, -1.0], [1.0, 2.0], [-2.0, 3.0], [-1.0, -2.0]),
-])
+  ],
+)
 def test_objective_values(loss, real, fake, d_expected, g_expected):
   real, fake = tf.constant(real)[:, None], tf.constant(fake)[:, None]
   assert values(losses.discriminator_loss(real, fake, loss)) == pytest.approx(d_expected, abs=1e-6)
@@ -80,10 +83,16 @@ def test_r1_penalty_is_the_squared_gradient_norm():
   assert values(losses.r1_penalty(linear_critic(w), tf.random.normal([3, 2, 2, 1]))) == pytest.approx([9.0] * 3)
 
 
-@pytest.mark.parametrize("loss,extra", [
-    ("nonsaturating", {}), ("minimax", {}), ("least_squares", {}), ("hinge", {"r1_gamma": 1.0}),
+@pytest.mark.parametrize(
+  "loss,extra",
+  [
+    ("nonsaturating", {}),
+    ("minimax", {}),
+    ("least_squares", {}),
+    ("hinge", {"r1_gamma": 1.0}),
     ("wasserstein_gp", {"d_steps": 3}),
-])
+  ],
+)
 def test_every_objective_trains(loss, extra):
   config = Config(arch="mlp", latent_dim=8, grid=2, loss=loss, **extra).resolved()
   assert config.gp_weight == (10.0 if loss == "wasserstein_gp" else 0.0)

@@ -113,7 +113,7 @@ def test_losses_on_known_logits():
 
 
 def test_discriminator_accuracy():
-  real = tf.constant([[1.0], [2.0], [-1.0], [3.0]])   # 3 of 4 called real
+  real = tf.constant([[1.0], [2.0], [-1.0], [3.0]])  # 3 of 4 called real
   fake = tf.constant([[-1.0], [-2.0], [1.0], [1.0]])  # 2 of 4 called fake
   np.testing.assert_allclose(losses.discriminator_accuracy(real, fake), [1.0, 1.0, 0.0, 0.5])
   assert float(tf.reduce_mean(losses.discriminator_accuracy(real, fake))) == pytest.approx(5 / 8)

@@ -27,8 +27,7 @@ def installed(tmp_path_factory):
   for name in ("pyproject.toml", "README.md", "LICENSE"):
     shutil.copy(ROOT / name, source / name)
   shutil.copytree(ROOT / "gan_tf", source / "gan_tf", ignore=shutil.ignore_patterns("__pycache__"))
-  _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", tmp / "dist", source],
-       cwd=tmp)
+  _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", tmp / "dist", source], cwd=tmp)
   (wheel,) = (tmp / "dist").glob("gan_tf-*.whl")
   venv = tmp / "venv"
   _run([sys.executable, "-m", "venv", venv], cwd=tmp)
@@ -58,8 +57,21 @@ def test_installed_commands_train_export_and_generate_outside_the_checkout(insta
   assert where.startswith(str(venv)), where  # The wheel's copy, not the checkout's.
   out = _run([gan_tf, "--help"], cwd=work, env=env).stdout
   assert all(f"  {c} " in out for c in ("train", "export", "generate", "evaluate", "compare", "bench"))
-  train = _run([gan_tf, "train", "--arch=mlp", "--dataset=idx:.", "--split=test", "--epochs=1", "--batch_size=32",
-                "--grid=2", "--export_dir=exports/mlp"], cwd=work, env=env)
+  train = _run(
+    [
+      gan_tf,
+      "train",
+      "--arch=mlp",
+      "--dataset=idx:.",
+      "--split=test",
+      "--epochs=1",
+      "--batch_size=32",
+      "--grid=2",
+      "--export_dir=exports/mlp",
+    ],
+    cwd=work,
+    env=env,
+  )
   assert train.stderr == "" and "trained to epoch 1 (step 4)" in train.stdout
   assert (work / "checkpoints" / "mlp" / "samples" / "epoch_0001.png").exists()
   _run([gan_tf, "generate", "--model=exports/mlp", "--num=4", "--out=grid.png"], cwd=work, env=env)

@@ -28,8 +28,19 @@ def digits(tmp_path_factory, mnist):
 
 
 def flags(digits, run_dir, *extra):
-  return [f"--dataset=idx:{digits}", "--split=test", "--arch=dcgan", "--batch_size=32", "--grid=2",
-          "--deterministic", "--seed=7", "--d_steps=1", f"--checkpoint_dir={run_dir}", "--noprogress", *extra]
+  return [
+    f"--dataset=idx:{digits}",
+    "--split=test",
+    "--arch=dcgan",
+    "--batch_size=32",
+    "--grid=2",
+    "--deterministic",
+    "--seed=7",
+    "--d_steps=1",
+    f"--checkpoint_dir={run_dir}",
+    "--noprogress",
+    *extra,
+  ]
 
 
 def weights(run_dir):
@@ -65,8 +76,9 @@ def uninterrupted(tmp_path_factory, digits):
 
 def test_sigterm_mid_epoch_saves_and_resumes_to_identical_weights(tmp_path, digits, uninterrupted):
   run_dir = tmp_path / "run"
-  proc = subprocess.Popen(TRAIN + flags(digits, run_dir, *THREE_EPOCHS), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+  proc = subprocess.Popen(
+    TRAIN + flags(digits, run_dir, *THREE_EPOCHS), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+  )
   wait_for(run_dir / "loss.png", proc)
   time.sleep(2.0)  # Into epoch 2.
   proc.send_signal(signal.SIGTERM)
@@ -93,8 +105,7 @@ def test_sigterm_mid_epoch_saves_and_resumes_to_identical_weights(tmp_path, digi
 
 
 def test_deterministic_runs_are_bitwise_identical(tmp_path, mnist):
-  config = Config(arch="dcgan", epochs=1, batch_size=32, grid=2, seed=3, deterministic=True, progress=False,
-                  d_steps=1)
+  config = Config(arch="dcgan", epochs=1, batch_size=32, grid=2, seed=3, deterministic=True, progress=False, d_steps=1)
   train.train(config, tmp_path / "a", dataset=mnist.take(128))
   train.train(config, tmp_path / "b", dataset=mnist.take(128))
   a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
@@ -108,9 +119,18 @@ def test_deterministic_runs_are_bitwise_identical(tmp_path, mnist):
 
 def test_kill_9_at_random_moments_never_breaks_the_run(tmp_path, digits):
   run_dir = tmp_path / "run"
-  args = TRAIN + [f"--dataset=idx:{digits}", "--split=test", "--arch=mlp", "--batch_size=32", "--grid=2",
-                  f"--checkpoint_dir={run_dir}", "--checkpoint_every=1", "--checkpoint_every_minutes=0.002",
-                  "--noprogress", "--epochs=12"]
+  args = TRAIN + [
+    f"--dataset=idx:{digits}",
+    "--split=test",
+    "--arch=mlp",
+    "--batch_size=32",
+    "--grid=2",
+    f"--checkpoint_dir={run_dir}",
+    "--checkpoint_every=1",
+    "--checkpoint_every_minutes=0.002",
+    "--noprogress",
+    "--epochs=12",
+  ]
   rng = random.Random(0)
   for _ in range(4):
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -158,8 +178,9 @@ def test_checkpoint_of_another_model_is_refused_and_left_alone(tmp_path, mnist):
   (tmp_path / "config.json").unlink()  # Without the run's config, only the checkpoint itself can tell.
   files = sorted(p.name for p in tmp_path.iterdir())
   with pytest.raises(UserError, match="does not match this model"):
-    train.train(Config(arch="dcgan", epochs=2, batch_size=64, grid=2, progress=False, d_steps=1), tmp_path,
-                dataset=mnist.take(128))
+    train.train(
+      Config(arch="dcgan", epochs=2, batch_size=64, grid=2, progress=False, d_steps=1), tmp_path, dataset=mnist.take(128)
+    )
   assert sorted(p.name for p in tmp_path.iterdir()) == files
 
 
@@ -173,8 +194,9 @@ def test_second_training_on_a_directory_in_use_is_refused(tmp_path, mnist):
 
 def test_two_bin_train_on_one_directory(tmp_path, digits):
   run_dir = tmp_path / "run"
-  first = subprocess.Popen(TRAIN + flags(digits, run_dir, "--epochs=50"), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+  first = subprocess.Popen(
+    TRAIN + flags(digits, run_dir, "--epochs=50"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+  )
   wait_for(run_dir / "samples" / "epoch_0001.png", first)
   second = subprocess.run(TRAIN + flags(digits, run_dir, "--epochs=50"), capture_output=True, text=True, timeout=300)
   assert second.returncode == 1

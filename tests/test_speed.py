@@ -20,8 +20,12 @@ STEPS = 3
 # 256 under the same bound (1-2% seen).
 TOLERANCE = 0.05
 BATCH = 8  # float16 convolutions are emulated on CPU, and slow.
-OPTIONS = {"jit": dict(jit_compile="true"), "fused": dict(fused_discriminator="true"),
-           "bfloat16": dict(precision="mixed_bfloat16"), "float16": dict(precision="mixed_float16")}
+OPTIONS = {
+  "jit": dict(jit_compile="true"),
+  "fused": dict(fused_discriminator="true"),
+  "bfloat16": dict(precision="mixed_bfloat16"),
+  "float16": dict(precision="mixed_float16"),
+}
 
 
 def run_steps(mnist, arch, **options):
@@ -73,21 +77,30 @@ def test_auto_speed_settings_on_cpu(monkeypatch):
     if replicas > 1:  # Only its number of replicas is read.
       strategy = type("TwoReplicas", (), {"num_replicas_in_sync": replicas})()
     return distribute.resolve_speed(Config(arch=arch).resolved(), strategy)
+
   dcgan, mlp = resolved("dcgan"), resolved("mlp")
-  assert (dcgan.precision, dcgan.jit_compile, dcgan.steps_per_execution, dcgan.fused_discriminator) == \
-      ("float32", "false", 1, "false")
+  assert (dcgan.precision, dcgan.jit_compile, dcgan.steps_per_execution, dcgan.fused_discriminator) == (
+    "float32",
+    "false",
+    1,
+    "false",
+  )
   # XLA and 8 steps per call help the mlp's short dense step on CPU (README "Speed").
   assert (mlp.jit_compile, mlp.steps_per_execution) == ("true", 8)
   assert resolved("mlp", replicas=2).jit_compile == "false"
   # Set values are kept.
-  assert distribute.resolve_speed(Config(arch="mlp", jit_compile="false").resolved(),
-                                  tf.distribute.get_strategy()).jit_compile == "false"
+  assert (
+    distribute.resolve_speed(Config(arch="mlp", jit_compile="false").resolved(), tf.distribute.get_strategy()).jit_compile
+    == "false"
+  )
   # A CPU whose bfloat16 convolutions are fast gives the dcgan bfloat16, the mlp not (no gain measured).
   monkeypatch.setattr(distribute, "cpu_bfloat16_speedup", lambda: 1.5)
   assert resolved("dcgan").precision == "mixed_bfloat16"
   assert resolved("mlp").precision == "float32"
-  assert distribute.resolve_speed(Config(arch="dcgan", precision="float32").resolved(),
-                                  tf.distribute.get_strategy()).precision == "float32"
+  assert (
+    distribute.resolve_speed(Config(arch="dcgan", precision="float32").resolved(), tf.distribute.get_strategy()).precision
+    == "float32"
+  )
 
 
 def test_bfloat16_speedup_is_measured_once_per_machine(tmp_path, monkeypatch):
@@ -107,8 +120,11 @@ def test_bfloat16_speedup_is_measured_once_per_machine(tmp_path, monkeypatch):
 
 def weights(run_dir):
   reader = tf.train.load_checkpoint(str(run_dir))
-  return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
-          if n != "_CHECKPOINTABLE_OBJECT_GRAPH" and "save_counter" not in n}
+  return {
+    n: reader.get_tensor(n)
+    for n in reader.get_variable_to_shape_map()
+    if n != "_CHECKPOINTABLE_OBJECT_GRAPH" and "save_counter" not in n
+  }
 
 
 def test_steps_per_execution_trains_the_same_steps(tmp_path, mnist):
@@ -137,8 +153,7 @@ def test_draws_do_not_depend_on_xla(mnist, arch):
   # near 0 keep the weights where they started, so the last step's losses
   # differ only if its draws do (Adam's first steps would otherwise grow
   # rounding differences: 0.14% for dcgan after 3 steps).
-  settings = dict(d_steps=2, updates="alternating", augment="translation,cutout", loss="wasserstein_gp",
-                  g_lr=1e-9, d_lr=1e-9)
+  settings = dict(d_steps=2, updates="alternating", augment="translation,cutout", loss="wasserstein_gp", g_lr=1e-9, d_lr=1e-9)
   if arch == "dcgan":
     settings["fused_discriminator"] = "false"
   losses = [run_steps(mnist, arch, precision="float32", jit_compile=jit, **settings)[1] for jit in ("false", "true")]

@@ -59,6 +59,7 @@ def test_two_epochs_write_everything(two_epochs):
 def test_tensorboard_has_scalars_and_images(two_epochs):
   run_dir, _ = two_epochs
   from tensorboard.backend.event_processing import event_accumulator
+
   acc = event_accumulator.EventAccumulator(str(run_dir / "logs"), size_guidance={"tensors": 0})
   acc.Reload()
   tags = set(acc.Tags()["tensors"])
@@ -82,9 +83,19 @@ def test_rerun_continues_at_the_next_epoch(two_epochs, mnist):
   assert len(history(run_dir)) == 3
 
 
-@pytest.mark.parametrize("change", [dict(arch="mlp"), dict(latent_dim=64), dict(grid=5), dict(conditional=True),
-                                    dict(spectral_norm=True), dict(pack=1), dict(pack_layout="channels"),
-                                    dict(image_size=32)])
+@pytest.mark.parametrize(
+  "change",
+  [
+    dict(arch="mlp"),
+    dict(latent_dim=64),
+    dict(grid=5),
+    dict(conditional=True),
+    dict(spectral_norm=True),
+    dict(pack=1),
+    dict(pack_layout="channels"),
+    dict(image_size=32),
+  ],
+)
 def test_incompatible_resume_is_refused(two_epochs, mnist, change):
   run_dir, _ = two_epochs
   before = sorted(p.name for p in run_dir.iterdir())
@@ -119,8 +130,7 @@ def test_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path, mnist):
 
 def test_export_and_load_without_the_package(tmp_path, mnist):
   run_dir = tmp_path / "run"
-  train.train(Config(arch="mlp", epochs=1, export_dir=str(tmp_path / "export"), **TINY), run_dir,
-              dataset=mnist.take(128))
+  train.train(Config(arch="mlp", epochs=1, export_dir=str(tmp_path / "export"), **TINY), run_dir, dataset=mnist.take(128))
   loaded = tf.saved_model.load(str(tmp_path / "export"))
   serve = loaded.signatures["serving_default"]
   assert serve.structured_input_signature[1]["noise"].shape.as_list() == [None, 100]
@@ -130,8 +140,7 @@ def test_export_and_load_without_the_package(tmp_path, mnist):
   # The export matches the checkpointed generator.
   generator, _ = train.restore_generator(run_dir)
   noise = np.random.default_rng(0).standard_normal((4, 100)).astype(np.float32)
-  np.testing.assert_allclose(export.Exported(tmp_path / "export")(noise),
-                             generator(noise, training=False).numpy(), atol=1e-5)
+  np.testing.assert_allclose(export.Exported(tmp_path / "export")(noise), generator(noise, training=False).numpy(), atol=1e-5)
 
 
 def test_export_refuses_a_directory_that_is_not_a_saved_model(tmp_path):
@@ -143,8 +152,9 @@ def test_export_refuses_a_directory_that_is_not_a_saved_model(tmp_path):
 
 
 def test_exported_model_rejects_wrong_noise(tmp_path, mnist):
-  train.train(Config(arch="mlp", epochs=1, latent_dim=8, export_dir=str(tmp_path / "e"), **TINY),
-              tmp_path / "run", dataset=mnist.take(64))
+  train.train(
+    Config(arch="mlp", epochs=1, latent_dim=8, export_dir=str(tmp_path / "e"), **TINY), tmp_path / "run", dataset=mnist.take(64)
+  )
   model = export.Exported(tmp_path / "e")
   assert model.latent_dim == 8 and model.image_shape == (28, 28, 1)
   with pytest.raises(UserError, match=r"noise of shape \[N, 8\]"):
@@ -199,8 +209,17 @@ def test_evaluation_during_training(tmp_path, mnist, monkeypatch):
 
 
 def test_loss_plot_with_and_without_metrics():
-  rows = [{"epoch": str(e), "d_loss": "1.2", "g_loss": "0.8", "fid": "" if e < 3 else "40",
-           "precision": "" if e < 3 else "0.5", "recall": "" if e < 3 else "0.4"} for e in (1, 2, 3)]
+  rows = [
+    {
+      "epoch": str(e),
+      "d_loss": "1.2",
+      "g_loss": "0.8",
+      "fid": "" if e < 3 else "40",
+      "precision": "" if e < 3 else "0.5",
+      "recall": "" if e < 3 else "0.4",
+    }
+    for e in (1, 2, 3)
+  ]
   with Image.open(io.BytesIO(callbacks.plot_history(rows))) as with_metrics:
     wide = with_metrics.size
   losses_only = [{k: v for k, v in r.items() if k in ("epoch", "d_loss", "g_loss")} for r in rows]

@@ -7,12 +7,12 @@ import importlib
 import sys
 
 COMMANDS = {
-    "train": "train a GAN; the same command again resumes it",
-    "export": "export a run's generator as a SavedModel",
-    "generate": "draw images from an export",
-    "evaluate": "measure the sample quality of an export or a run (FID, KID, precision, recall, ...)",
-    "compare": "train each architecture with each recipe and tabulate their quality",
-    "bench": "measure training speed against the TensorFlow tutorial's step",
+  "train": "train a GAN; the same command again resumes it",
+  "export": "export a run's generator as a SavedModel",
+  "generate": "draw images from an export",
+  "evaluate": "measure the sample quality of an export or a run (FID, KID, precision, recall, ...)",
+  "compare": "train each architecture with each recipe and tabulate their quality",
+  "bench": "measure training speed against the TensorFlow tutorial's step",
 }
 
 
@@ -32,13 +32,14 @@ def main(argv=None, prog="gan-tf"):
     sys.exit(0 if argv else 2)
   if argv[0] in ("--version", "version"):
     from gan_tf import __version__
+
     print(f"gan-tf {__version__}")
     sys.exit(0)
   command = argv[0]
   if command not in COMMANDS:
-    print(f"{prog}: error: unknown command {command!r}; choose one of {', '.join(COMMANDS)} (see {prog} --help)",
-          file=sys.stderr)
+    print(f"{prog}: error: unknown command {command!r}; choose one of {', '.join(COMMANDS)} (see {prog} --help)", file=sys.stderr)
     sys.exit(1)
   from gan_tf.cli import common
+
   module = importlib.import_module(f"gan_tf.cli.{command}")
   common.run(module, argv[1:], f"{prog} {command}" if prog == "gan-tf" else prog)

@@ -19,8 +19,12 @@ from gan_tf.errors import UserError
 flags.DEFINE_string("mnist_dir", None, "A directory with t10k-images-idx3-ubyte[.gz]: the real-data measurements.")
 flags.DEFINE_multi_enum("arch", ["dcgan", "mlp"], ["dcgan", "mlp"], "Architectures to measure.")
 flags.DEFINE_integer("steps", 20, "Timed steps per measurement (after warm-up).")
-flags.DEFINE_integer("rounds", 3, "Each timing is repeated this many times, interleaved with the others; the best "
-                     "counts (shared machines are noisy, and interference only ever slows a run down).")
+flags.DEFINE_integer(
+  "rounds",
+  3,
+  "Each timing is repeated this many times, interleaved with the others; the best "
+  "counts (shared machines are noisy, and interference only ever slows a run down).",
+)
 flags.DEFINE_integer("batch_size", 256, "Batch size of the step measurements.")
 flags.DEFINE_string("json", None, "Also write the results here.")
 flags.DEFINE_string("one", None, "(internal) run one measurement, given as JSON, and print its result.")
@@ -35,13 +39,13 @@ FLAGS = flags.FLAGS
 EPOCHS = {"dcgan": 2, "mlp": 30}
 
 OPTIONS = [  # (name, Config fields): the project's step with one option changed from its defaults.
-    ("project defaults", {}),
-    ("--precision=float32", {"precision": "float32"}),
-    ("--fused_discriminator=true", {"fused_discriminator": "true"}),
-    ("--jit_compile=true", {"jit_compile": "true"}),
-    ("--steps_per_execution=8", {"steps_per_execution": 8}),
-    ("--precision=mixed_bfloat16", {"precision": "mixed_bfloat16"}),
-    ("--precision=mixed_float16", {"precision": "mixed_float16"}),
+  ("project defaults", {}),
+  ("--precision=float32", {"precision": "float32"}),
+  ("--fused_discriminator=true", {"fused_discriminator": "true"}),
+  ("--jit_compile=true", {"jit_compile": "true"}),
+  ("--steps_per_execution=8", {"steps_per_execution": 8}),
+  ("--precision=mixed_bfloat16", {"precision": "mixed_bfloat16"}),
+  ("--precision=mixed_float16", {"precision": "mixed_float16"}),
 ]
 
 
@@ -50,6 +54,7 @@ def measure(spec):
   import tempfile
 
   from gan_tf import bench
+
   kind, arch = spec["kind"], spec.get("arch")
   if kind == "matmul":
     result = {"flops": bench.matmul_flops_per_second()}
@@ -114,13 +119,16 @@ def main(argv):
   import tensorflow as tf
 
   from gan_tf import bench
+
   gpu = bool(tf.config.list_physical_devices("GPU"))
   results = {"matmul": max((child({"kind": "matmul"}) for _ in range(FLAGS.rounds)), key=lambda r: r["flops"])}
   print(f"float32 matmul (2048x2048): {results['matmul']['flops'] / 1e9:.1f} GFLOP/s")
   for arch in FLAGS.arch:
     flops = bench.step_flops_per_image(arch)
-    print(f"\n{arch}: forward G {flops['g_forward'] / 1e6:.1f} MFLOP, D {flops['d_forward'] / 1e6:.1f} MFLOP per image; "
-          f"step 3G + 5D = {flops['step'] / 1e6:.1f} MFLOP per image; batch {FLAGS.batch_size}")
+    print(
+      f"\n{arch}: forward G {flops['g_forward'] / 1e6:.1f} MFLOP, D {flops['d_forward'] / 1e6:.1f} MFLOP per image; "
+      f"step 3G + 5D = {flops['step'] / 1e6:.1f} MFLOP per image; batch {FLAGS.batch_size}"
+    )
     base = dict(arch=arch, batch_size=FLAGS.batch_size, steps=FLAGS.steps)
     names = ["reference (tutorial-style step)"]
     specs = [{**base, "kind": "reference"}]
@@ -131,59 +139,89 @@ def main(argv):
       specs.append({**base, "kind": "project", "options": options, "check": True, "time": timed})
     measured = best_of_rounds(specs)
     # The loss check's reference: the project's step computed as the tutorial does (float32, two calls).
-    reference_losses = child({**base, "kind": "project", "check": True, "time": False,
-                              "options": {"precision": "float32", "jit_compile": "false",
-                                          "fused_discriminator": "false"}})["losses"]
+    reference_losses = child(
+      {
+        **base,
+        "kind": "project",
+        "check": True,
+        "time": False,
+        "options": {"precision": "float32", "jit_compile": "false", "fused_discriminator": "false"},
+      }
+    )["losses"]
     rows = [(n, r, r.get("losses")) for n, r in zip(names, measured)]
     ref_rate = rows[0][1]["rate"]
-    print("| step | images/s | vs reference | GFLOP/s | of matmul rate | peak RSS MB "
-          "| losses after 20 steps vs float32 (batch 16) |")
+    print(
+      "| step | images/s | vs reference | GFLOP/s | of matmul rate | peak RSS MB | losses after 20 steps vs float32 (batch 16) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, r, got in rows:
       if "rate" not in r:
-        print(f"| {name} | not timed (emulated on CPU) | | | | {r['peak_rss_mb']:.0f} | "
-              f"{_deviation(got, reference_losses)} |")
+        print(f"| {name} | not timed (emulated on CPU) | | | | {r['peak_rss_mb']:.0f} | {_deviation(got, reference_losses)} |")
         continue
       gflops = r["rate"] * flops["step"] / 1e9
-      print(f"| {name} | {r['rate']:.0f} | {r['rate'] / ref_rate:.2f}x | {gflops:.1f} | "
-            f"{gflops * 1e9 / results['matmul']['flops']:.0%} | {r['peak_rss_mb']:.0f} | "
-            f"{_deviation(got, reference_losses)} |")
+      print(
+        f"| {name} | {r['rate']:.0f} | {r['rate'] / ref_rate:.2f}x | {gflops:.1f} | "
+        f"{gflops * 1e9 / results['matmul']['flops']:.0%} | {r['peak_rss_mb']:.0f} | "
+        f"{_deviation(got, reference_losses)} |"
+      )
     pipeline = child({**base, "kind": "pipeline"})
-    print(f"input pipeline: real data runs at {pipeline['ratio']:.1%} of the constant-batch rate "
-          f"(the same step, fed from each in turn; median of 15)")
+    print(
+      f"input pipeline: real data runs at {pipeline['ratio']:.1%} of the constant-batch rate "
+      f"(the same step, fed from each in turn; median of 15)"
+    )
     if arch == "mlp":
-      articles, compiled, single = best_of_rounds([
+      articles, compiled, single = best_of_rounds(
+        [
           {"kind": "articles", "steps": 5 * FLAGS.steps},
           {**base, "batch_size": 32, "steps": 5 * FLAGS.steps, "kind": "project", "options": {}},
-          {**base, "batch_size": 32, "steps": 5 * FLAGS.steps, "kind": "project",
-           "options": {"steps_per_execution": 1}}])
-      print(f"articles' loop at batch 32 (predict + 3 train_on_batch): {articles['rate']:.1f} iterations/s; "
-            f"project defaults at batch 32: {compiled['rate'] / 32:.1f}/s ({compiled['rate'] / 32 / articles['rate']:.1f}x), "
-            f"with 1 step per call {single['rate'] / 32:.1f}/s ({single['rate'] / 32 / articles['rate']:.1f}x)")
+          {**base, "batch_size": 32, "steps": 5 * FLAGS.steps, "kind": "project", "options": {"steps_per_execution": 1}},
+        ]
+      )
+      print(
+        f"articles' loop at batch 32 (predict + 3 train_on_batch): {articles['rate']:.1f} iterations/s; "
+        f"project defaults at batch 32: {compiled['rate'] / 32:.1f}/s ({compiled['rate'] / 32 / articles['rate']:.1f}x), "
+        f"with 1 step per call {single['rate'] / 32:.1f}/s ({single['rate'] / 32 / articles['rate']:.1f}x)"
+      )
       results["mlp_articles"] = {"articles": articles, "project": compiled, "steps_per_execution_1": single}
       paired = child({**base, "steps": 4 * FLAGS.steps, "kind": "steps_per_call"})
-      print(f"8 steps per call against 1 at batch {FLAGS.batch_size}, the same compiled step in one process, "
-            f"in turn: {paired['ratio']:.3f}x (median of 15; lowest {paired['low']:.3f}x, highest {paired['high']:.3f}x)")
+      print(
+        f"8 steps per call against 1 at batch {FLAGS.batch_size}, the same compiled step in one process, "
+        f"in turn: {paired['ratio']:.3f}x (median of 15; lowest {paired['low']:.3f}x, highest {paired['high']:.3f}x)"
+      )
       results["mlp_steps_per_call"] = paired
     # Each run interleaves epochs and compute in one process (see
     # bench.epoch_overhead); the runs are pooled, since a short mlp epoch
     # still moves by a few points from run to run.
     runs = [child({"kind": "epoch", "arch": arch, "epochs": EPOCHS[arch]}) for _ in range(FLAGS.rounds)]
-    epoch = {"epoch": sum(r["epoch"] for r in runs), "compute": sum(r["compute"] for r in runs),
-             "saves": sum(r["saves"] for r in runs), "runs": runs,
-             "parts": {name: sum(r["parts"].get(name, 0.0) for r in runs) for name in runs[0]["parts"]}}
+    epoch = {
+      "epoch": sum(r["epoch"] for r in runs),
+      "compute": sum(r["compute"] for r in runs),
+      "saves": sum(r["saves"] for r in runs),
+      "runs": runs,
+      "parts": {name: sum(r["parts"].get(name, 0.0) for r in runs) for name in runs[0]["parts"]},
+    }
     saves = f", {epoch['saves']} checkpoint{'s' * (epoch['saves'] != 1)} included" if epoch["saves"] else ""
     each = ", ".join(f"{r['epoch'] / r['compute'] - 1:+.1%}" for r in runs)
-    print(f"{len(runs)} x {EPOCHS[arch]} epochs of train() on 10,000 digits: {epoch['epoch']:.2f} s{saves}, against "
-          f"{epoch['compute']:.2f} s of step compute, measured beside each epoch: "
-          f"{epoch['epoch'] / epoch['compute'] - 1:+.1%} overhead (each run: {each})")
+    print(
+      f"{len(runs)} x {EPOCHS[arch]} epochs of train() on 10,000 digits: {epoch['epoch']:.2f} s{saves}, against "
+      f"{epoch['compute']:.2f} s of step compute, measured beside each epoch: "
+      f"{epoch['epoch'] / epoch['compute'] - 1:+.1%} overhead (each run: {each})"
+    )
     parts = sorted(epoch["parts"].items(), key=lambda kv: -kv[1])
     rest = (epoch["epoch"] - epoch["compute"] - sum(epoch["parts"].values())) / epoch["compute"]
-    print("  of which: " + ", ".join(f"{name} {seconds / epoch['compute']:.1%}" for name, seconds in parts)
-          + f"; the rest (input, loop) {rest:+.1%}")
-    results[arch] = {"flops": flops, "rows": [(n, r) for n, r, _ in rows], "epoch": epoch, "pipeline": pipeline,
-                     "reference_losses": reference_losses}
+    print(
+      "  of which: "
+      + ", ".join(f"{name} {seconds / epoch['compute']:.1%}" for name, seconds in parts)
+      + f"; the rest (input, loop) {rest:+.1%}"
+    )
+    results[arch] = {
+      "flops": flops,
+      "rows": [(n, r) for n, r, _ in rows],
+      "epoch": epoch,
+      "pipeline": pipeline,
+      "reference_losses": reference_losses,
+    }
   if FLAGS.json:
     from gan_tf.fileio import atomic_write_text
-    atomic_write_text(FLAGS.json, json.dumps(results, indent=2))
 
+    atomic_write_text(FLAGS.json, json.dumps(results, indent=2))

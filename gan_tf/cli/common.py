@@ -55,6 +55,7 @@ def import_tensorflow():
     return
   if FLAGS.is_parsed() and FLAGS.tf_log:
     import tensorflow  # noqa: F401
+
     return
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   # Some lines are written before TensorFlow reads TF_CPP_MIN_LOG_LEVEL; hide
@@ -90,13 +91,14 @@ def help_text(module, prog) -> str:
     for flag in by_group[group]:
       default = "" if flag.default is None else f" (default: {flag.default})"
       if flag.boolean:
-        default = f" (default: {'on' if flag.default else 'off'}; --no{flag.name} turns it off)" \
-            if flag.default else ""
+        default = f" (default: {'on' if flag.default else 'off'}; --no{flag.name} turns it off)" if flag.default else ""
       lines.append(f"  --{flag.name}{default}")
       lines += textwrap.wrap(flag.help, 100, initial_indent="      ", subsequent_indent="      ")
     lines.append("")
-  lines += ["Every command also takes --flagfile=FILE (flags one per line), --tf_log (show TensorFlow's "
-            "log), and --helpfull (every flag, absl's own included)."]
+  lines += [
+    "Every command also takes --flagfile=FILE (flags one per line), --tf_log (show TensorFlow's "
+    "log), and --helpfull (every flag, absl's own included)."
+  ]
   return "\n".join(lines) + "\n"
 
 

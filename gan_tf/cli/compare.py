@@ -27,9 +27,14 @@ flags.DEFINE_integer("num", 10000, "Images per evaluation (see evaluate).")
 flags.DEFINE_string("out_dir", "compare", "Where the runs, their grids and the table go.")
 flags.DEFINE_bool("progress", False, "Show each run's progress line.")
 
-COLUMNS = [("FID", "fid", "{:.2f}"), ("KID", "kid", "{:.3f}"), ("precision", "precision", "{:.3f}"),
-           ("recall", "recall", "{:.3f}"), ("classifier score", "classifier_score", "{:.2f}"),
-           ("classes covered", "classes_covered", "{}")]
+COLUMNS = [
+  ("FID", "fid", "{:.2f}"),
+  ("KID", "kid", "{:.3f}"),
+  ("precision", "precision", "{:.3f}"),
+  ("recall", "recall", "{:.3f}"),
+  ("classifier score", "classifier_score", "{:.2f}"),
+  ("classes covered", "classes_covered", "{}"),
+]
 
 
 def main(argv):
@@ -54,17 +59,23 @@ def main(argv):
   for arch in FLAGS.archs:
     for recipe in FLAGS.recipes:
       run_dir = out / f"{arch}-{recipe}"
-      config = config_lib.Config(arch=arch, recipe=recipe, dataset=FLAGS.dataset, split=FLAGS.split,
-                                 data_dir=FLAGS.data_dir, epochs=FLAGS.epochs, seed=FLAGS.seed,
-                                 progress=FLAGS.progress)
+      config = config_lib.Config(
+        arch=arch,
+        recipe=recipe,
+        dataset=FLAGS.dataset,
+        split=FLAGS.split,
+        data_dir=FLAGS.data_dir,
+        epochs=FLAGS.epochs,
+        seed=FLAGS.seed,
+        progress=FLAGS.progress,
+      )
       print(f"{run_dir}: training {arch} with the {recipe} recipe to epoch {FLAGS.epochs}", flush=True)
       train_lib.train(config, run_dir, dataset=data)
       generator, resolved = train_lib.restore_generator(run_dir)
       generate = evaluate_lib.keras_generate(generator)
       report = evaluate_lib.evaluate(generate, resolved.latent_dim, data, classifier, FLAGS.num, FLAGS.seed)
       atomic_write_text(run_dir / "metrics.json", json.dumps(report, indent=2) + "\n")
-      images.save_png(out / f"{arch}-{recipe}.png",
-                      images.grid(evaluate_lib.draw(generate, resolved.latent_dim, 64, FLAGS.seed)))
+      images.save_png(out / f"{arch}-{recipe}.png", images.grid(evaluate_lib.draw(generate, resolved.latent_dim, 64, FLAGS.seed)))
       rows.append((f"`{arch}`, {recipe}", report["generated"]))
   rows.append(("real vs real (two halves)", report["real_vs_real"]))
   table = _markdown(rows, report)
@@ -73,16 +84,16 @@ def main(argv):
 
 
 def _markdown(rows, report):
-  lines = ["| run | " + " | ".join(name for name, _, _ in COLUMNS) + " |",
-           "|---|" + "---|" * len(COLUMNS)]
+  lines = ["| run | " + " | ".join(name for name, _, _ in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
   for name, metrics in rows:
     cells = [fmt.format(metrics[key]) for _, key, fmt in COLUMNS]
     cells[-1] += f"/{len(metrics['class_histogram'])}"
     lines.append(f"| {name} | " + " | ".join(cells) + " |")
   lines.append("")
-  lines.append(f"{report['num']} generated vs {report['num']} real images "
-               f"(real vs real: {report['real_vs_real_num']} vs {report['real_vs_real_num']}), "
-               f"{FLAGS.dataset} ({FLAGS.split}), {FLAGS.epochs} epochs, seed {FLAGS.seed}; "
-               f"classifier accuracy {report['classifier_accuracy']:.3f} on held-out real images.")
+  lines.append(
+    f"{report['num']} generated vs {report['num']} real images "
+    f"(real vs real: {report['real_vs_real_num']} vs {report['real_vs_real_num']}), "
+    f"{FLAGS.dataset} ({FLAGS.split}), {FLAGS.epochs} epochs, seed {FLAGS.seed}; "
+    f"classifier accuracy {report['classifier_accuracy']:.3f} on held-out real images."
+  )
   return "\n".join(lines) + "\n"
-

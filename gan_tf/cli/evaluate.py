@@ -24,8 +24,9 @@ common.define_settings(["sample_from", "bn_stats"], __name__, optional=True)
 flags.DEFINE_integer("num", 10000, "Generated images, and as many real ones (capped at the dataset's size).")
 flags.DEFINE_integer("seed", 0, "Seed of the noise and of the choice of real images.")
 flags.DEFINE_string("json", None, "Also write the metrics as JSON here.")
-flags.DEFINE_string("classifier_dir", None,
-                    "Where the per-dataset classifiers are cached (default $XDG_CACHE_HOME/gan_tf/classifiers).")
+flags.DEFINE_string(
+  "classifier_dir", None, "Where the per-dataset classifiers are cached (default $XDG_CACHE_HOME/gan_tf/classifiers)."
+)
 
 
 def main(argv):
@@ -41,11 +42,17 @@ def main(argv):
   if FLAGS.model and not serving.is_saved_model(FLAGS.model):
     raise UserError(f"--model={FLAGS.model} is not a SavedModel directory (see the export command)")
 
-  named = {name: FLAGS[name].value if FLAGS[name].present or FLAGS.model else None
-           for name in ("dataset", "split", "data_dir")}
-  report = api.evaluate(FLAGS.model or FLAGS.checkpoint_dir, num=FLAGS.num, seed=FLAGS.seed,
-                        classifier_dir=FLAGS.classifier_dir, best=FLAGS.best, sample_from=FLAGS.sample_from,
-                        bn_stats=FLAGS.bn_stats, **named)
+  named = {name: FLAGS[name].value if FLAGS[name].present or FLAGS.model else None for name in ("dataset", "split", "data_dir")}
+  report = api.evaluate(
+    FLAGS.model or FLAGS.checkpoint_dir,
+    num=FLAGS.num,
+    seed=FLAGS.seed,
+    classifier_dir=FLAGS.classifier_dir,
+    best=FLAGS.best,
+    sample_from=FLAGS.sample_from,
+    bn_stats=FLAGS.bn_stats,
+    **named,
+  )
   print(f"{report['model']} against {report['dataset']} ({report['split']})")
   print(quality.format_report(report))
   if FLAGS.json:

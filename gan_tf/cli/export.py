@@ -1,6 +1,6 @@
 """gan-tf COMMAND: exports the generator of a run's latest checkpoint as a SavedModel.
 
-  gan-tf export --checkpoint_dir=checkpoints/dcgan --export_dir=exports/dcgan
+gan-tf export --checkpoint_dir=checkpoints/dcgan --export_dir=exports/dcgan
 """
 
 from absl import flags
@@ -19,7 +19,6 @@ def main(argv):
   common.import_tensorflow()
   from gan_tf import api
 
-  api.export(FLAGS.checkpoint_dir, FLAGS.export_dir, best=FLAGS.best, sample_from=FLAGS.sample_from,
-             bn_stats=FLAGS.bn_stats)
+  api.export(FLAGS.checkpoint_dir, FLAGS.export_dir, best=FLAGS.best, sample_from=FLAGS.sample_from, bn_stats=FLAGS.bn_stats)
   which = "best " if FLAGS.best else ""
   print(f"exported the {which}generator of {FLAGS.checkpoint_dir} to {FLAGS.export_dir}")

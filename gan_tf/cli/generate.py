@@ -1,9 +1,9 @@
 """gan-tf COMMAND: draws images from an exported generator.
 
-  gan-tf generate --model=exports/dcgan --num=64 --seed=1 --out=grid.png
-  gan-tf generate --model=exports/dcgan --num=10 --out_dir=digits/
-  gan-tf generate --model=exports/cdcgan --label=7 --out=sevens.png
-  gan-tf generate --model=exports/dcgan --interpolate --out=walk.gif
+gan-tf generate --model=exports/dcgan --num=64 --seed=1 --out=grid.png
+gan-tf generate --model=exports/dcgan --num=10 --out_dir=digits/
+gan-tf generate --model=exports/cdcgan --label=7 --out=sevens.png
+gan-tf generate --model=exports/dcgan --interpolate --out=walk.gif
 """
 
 from pathlib import Path
@@ -19,13 +19,18 @@ flags.DEFINE_string("model", None, "A SavedModel written by export or train --ex
 flags.DEFINE_integer("num", 64, "How many images to draw.")
 flags.DEFINE_integer("seed", 1, "Seed of the noise.")
 flags.DEFINE_string("noise", None, "A .npy file of noise vectors [N, latent_dim] to draw from instead of --num/--seed.")
-flags.DEFINE_integer("label", None,
-                     "A conditional model's class to draw. Unset: every class, a grid row each (--num rounded up "
-                     "to a multiple of the classes).")
-flags.DEFINE_bool("interpolate", False,
-                  "Walk through --points noise vectors by spherical interpolation, --frames images from one to "
-                  "the next: --out=FILE.gif is an animation that loops back to the start, --out=FILE.png a strip "
-                  "(for a conditional model without --label, a row per class on the same noise).")
+flags.DEFINE_integer(
+  "label",
+  None,
+  "A conditional model's class to draw. Unset: every class, a grid row each (--num rounded up to a multiple of the classes).",
+)
+flags.DEFINE_bool(
+  "interpolate",
+  False,
+  "Walk through --points noise vectors by spherical interpolation, --frames images from one to "
+  "the next: --out=FILE.gif is an animation that loops back to the start, --out=FILE.png a strip "
+  "(for a conditional model without --label, a row per class on the same noise).",
+)
 flags.DEFINE_integer("points", 4, "With --interpolate: how many noise vectors to walk through.")
 flags.DEFINE_integer("frames", 16, "With --interpolate: images from one noise vector to the next.")
 flags.DEFINE_float("fps", 12.0, "With --interpolate and a .gif: frames per second.")
@@ -92,8 +97,7 @@ def draw(model):
     print(f"wrote a grid of {len(drawn)} images to {FLAGS.out}")
   if FLAGS.out_dir:
     for i, image in enumerate(drawn):
-      images.save_png(Path(FLAGS.out_dir) / f"{i:05d}.png", images.grid(image[None], pad=0),
-                      min_side=image.shape[0])
+      images.save_png(Path(FLAGS.out_dir) / f"{i:05d}.png", images.grid(image[None], pad=0), min_side=image.shape[0])
     print(f"wrote {len(drawn)} images to {FLAGS.out_dir}")
 
 
@@ -101,8 +105,7 @@ def interpolate(model):
   gif = Path(FLAGS.out).suffix.lower() == ".gif"
   points = np.random.default_rng(FLAGS.seed).standard_normal((FLAGS.points, model.latent_dim), np.float32)
   path = latent.walk(points, FLAGS.frames, closed=gif)
-  classes = ([FLAGS.label] if FLAGS.label is not None else list(range(model.num_classes))) if model.num_classes \
-      else [None]
+  classes = ([FLAGS.label] if FLAGS.label is not None else list(range(model.num_classes))) if model.num_classes else [None]
   # [class, frame, H, W, C]: each class's images along the same walk.
   drawn = np.stack([model(path, None if c is None else np.full(len(path), c, np.int32)) for c in classes])
   if gif:
@@ -113,4 +116,3 @@ def interpolate(model):
     strip = drawn.reshape((-1,) + drawn.shape[2:])
     images.save_png(FLAGS.out, images.grid(strip, rows=len(classes)))
     print(f"wrote a strip of {len(path)} images through {FLAGS.points} noise vectors to {FLAGS.out}")
-

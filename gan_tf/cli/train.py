@@ -1,8 +1,8 @@
 """gan-tf COMMAND: trains a GAN; running the same command again resumes it.
 
-  gan-tf train --arch=dcgan --epochs=50
-  gan-tf train --arch=mlp --dataset=idx:DIR --split=test --epochs=20
-  gan-tf train --arch=my_networks:build --dataset=folder:DIR --image_size=32
+gan-tf train --arch=dcgan --epochs=50
+gan-tf train --arch=mlp --dataset=idx:DIR --split=test --epochs=20
+gan-tf train --arch=my_networks:build --dataset=folder:DIR --image_size=32
 """
 
 from absl import flags
@@ -12,9 +12,12 @@ from gan_tf.cli import common
 
 FLAGS = flags.FLAGS
 common.define_settings([s.name for s in settings_lib.SETTINGS], __name__)
-flags.DEFINE_string("checkpoint_dir", None,
-                    "The run directory: checkpoints, flags, samples/, history.csv, logs/ (default checkpoints/<arch>, "
-                    "or checkpoints/<FUNCTION> for your own networks).")
+flags.DEFINE_string(
+  "checkpoint_dir",
+  None,
+  "The run directory: checkpoints, flags, samples/, history.csv, logs/ (default checkpoints/<arch>, "
+  "or checkpoints/<FUNCTION> for your own networks).",
+)
 # Still accepted, so the flags.txt of runs from older versions can be passed back with --flagfile.
 flags.DEFINE_integer("shuffle_buffer", None, "No longer used: every epoch is a complete shuffle.")
 
