@@ -70,26 +70,28 @@ class _RunGenerator(Generator):
 
 
 def load_generator(path, best=False, sample_from=None, bn_stats=None) -> Generator:
-  """The generator in `path`: an export (a SavedModel from `export`) or a run
+  """The generator in `path`: an export (a SavedModel from `export`, or its TFLite file) or a run
   directory (its latest checkpoint, or its best by FID with `best`;
   `sample_from` and `bn_stats` override the run's settings)."""
   from gan_tf import serving
 
-  if serving.is_saved_model(path):
+  if serving.is_saved_model(path) or str(path).endswith(".tflite"):
     if best or sample_from or bn_stats:
       raise UserError("@best, @sample_from and @bn_stats apply to a run directory, not to an export")
-    return serving.Exported(path)
+    return serving.load(path)
   return _RunGenerator(path, best, sample_from, bn_stats)
 
 
-def export(run_dir, export_dir, best=False, sample_from=None, bn_stats=None) -> Path:
+def export(run_dir, export_dir, best=False, sample_from=None, bn_stats=None, tflite=None) -> Path:
   """Exports the generator of the run in `run_dir` as a SavedModel in
-  `export_dir` (replacing the export there, all at once), and returns its path."""
+  `export_dir` (replacing the export there), with the Keras model beside it
+  in `generator.keras`, and returns its path. `tflite`: also a TFLite model
+  at this path."""
   from gan_tf import serving
 
   serving.check_export_dir(export_dir)
   generator = _RunGenerator(run_dir, best, sample_from, bn_stats)
-  return serving.export(generator.keras_model, generator.latent_dim, export_dir, generator.num_classes)
+  return serving.export(generator.keras_model, generator.latent_dim, export_dir, generator.num_classes, tflite=tflite)
 
 
 def evaluate(

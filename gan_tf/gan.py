@@ -283,7 +283,11 @@ class GAN:
       return self._sampler
     if self._sampler is None:
       with _dtype_policy("float32"):
-        self._sampler = models.build_generator(self.config.arch, self.latent_dim, self.image_shape, self.num_classes)
+        # Keras's own layers (the same weights and inference arithmetic), so
+        # the exported generator.keras loads without this package.
+        self._sampler = models.build_generator(
+          self.config.arch, self.latent_dim, self.image_shape, self.num_classes, stock_layers=True
+        )
       # Compiled (once per setting): done eagerly, its many small ops cost
       # a small model more than an epoch's share of training.
       self._prepare_sampler = tf.function(self._fill_sampler)

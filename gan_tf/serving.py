@@ -1,42 +1,55 @@
-"""The generator as a SavedModel, and loading it back.
+"""The generator as a SavedModel (and a .keras file, and TFLite), and loading them back.
 
-The export needs nothing of this package to load: its `serving_default`
-signature maps `noise` (float32 `[None, latent_dim]`) to `images` (float32
-`[None, H, W, C]` in [-1, 1]); a conditional generator's also takes `label`
-(int32 `[None]`, in [0, num_classes)), and the model's `num_classes`
-variable says how many classes it knows.
+The export needs nothing of this package to load, in Python or in
+TensorFlow's other clients (`saved_model_cli run`, TensorFlow Serving, the
+C++ API), because it is written by Keras's own `ExportArchive`. Its
+`serving_default` signature maps `noise` (float32 `[None, latent_dim]`) to
+`images` (float32 `[None, H, W, C]` in [-1, 1]); a conditional generator's
+also takes `label` (int32 `[None]`, in [0, num_classes)). The `classes`
+signature gives `num_classes` (0: unconditional), as does the `num_classes`
+variable collection. Beside it, `generator.keras` holds the Keras model.
 """
 
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from gan_tf.api import Generator
 from gan_tf.errors import UserError
+from gan_tf.fileio import atomic_write_bytes
+
+KERAS_FILE = "generator.keras"
 
 
-class _Generator(tf.Module):
-  def __init__(self, generator, latent_dim, num_classes=0):
-    super().__init__(name="generator")
-    self.generator = generator
-    self.num_classes = tf.Variable(num_classes, dtype=tf.int32, trainable=False, name="num_classes")
-    noise = tf.TensorSpec([None, latent_dim], tf.float32, name="noise")
-    if num_classes:
-      self.serve = tf.function(self._serve_conditional, input_signature=[noise, tf.TensorSpec([None], tf.int32, name="label")])
-    else:
-      self.serve = tf.function(self._serve, input_signature=[noise])
+def _archive(generator, latent_dim, num_classes):
+  # The endpoints track the variables they use; tracking the model as well
+  # would write every weight twice.
+  archive = keras.export.ExportArchive()
+  count = tf.Variable(num_classes, dtype=tf.int32, trainable=False, name="num_classes")
+  noise = tf.TensorSpec([None, latent_dim], tf.float32, name="noise")
+  if num_classes:
 
-  def _serve(self, noise):
-    return {"images": tf.cast(self.generator(noise, training=False), tf.float32)}
+    def serve(noise, label):
+      tf.debugging.assert_equal(tf.shape(noise)[0], tf.shape(label)[0], message="noise and label differ in length")
+      tf.debugging.assert_less(label, count, message="label out of range")
+      tf.debugging.assert_non_negative(label, message="label out of range")
+      return {"images": tf.cast(generator([noise, label], training=False), tf.float32)}
 
-  def _serve_conditional(self, noise, label):
-    tf.debugging.assert_equal(tf.shape(noise)[0], tf.shape(label)[0], message="noise and label differ in length")
-    tf.debugging.assert_less(label, self.num_classes, message="label out of range")
-    tf.debugging.assert_non_negative(label, message="label out of range")
-    return {"images": tf.cast(self.generator([noise, label], training=False), tf.float32)}
+    archive.add_endpoint("serving_default", serve, input_signature=[noise, tf.TensorSpec([None], tf.int32, name="label")])
+  else:
+    archive.add_endpoint(
+      "serving_default",
+      lambda noise: {"images": tf.cast(generator(noise, training=False), tf.float32)},
+      input_signature=[noise],
+    )
+  archive.add_endpoint("classes", lambda: {"num_classes": tf.identity(count)}, input_signature=[])
+  archive.add_variable_collection("num_classes", [count])
+  return archive
 
 
 def is_saved_model(path) -> bool:
@@ -51,22 +64,35 @@ def check_export_dir(export_dir) -> None:
     raise UserError(f"@export_dir={export_dir} exists and is not a SavedModel; choose another path")
 
 
-def export(generator, latent_dim, export_dir, num_classes=0) -> Path:
-  """Writes the SavedModel beside `export_dir`, then swaps it in; a
-  conditional generator (`num_classes` > 0) takes `[noise, labels]`."""
+def export(generator, latent_dim, export_dir, num_classes=0, tflite=None) -> Path:
+  """Writes the SavedModel (and `generator.keras`) beside `export_dir`, then
+  swaps it in; a conditional generator (`num_classes` > 0) takes
+  `[noise, labels]`. With `tflite`, also writes a TFLite model there."""
   check_export_dir(export_dir)
   path = Path(export_dir)
   path.parent.mkdir(parents=True, exist_ok=True)
   tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))
   try:
-    module = _Generator(generator, latent_dim, num_classes)
-    tf.saved_model.save(module, str(tmp / "model"), signatures={"serving_default": module.serve})
+    _archive(generator, latent_dim, num_classes).write_out(str(tmp / "model"), verbose=False)
+    try:
+      generator.save(tmp / "model" / KERAS_FILE)
+    except Exception as e:  # A user's layer Keras cannot serialise: the SavedModel is the export.
+      print(f"note: no {KERAS_FILE} in {export_dir}: Keras cannot save this generator ({type(e).__name__}: {e})", file=sys.stderr)
+    if tflite:
+      write_tflite(tmp / "model", tflite)
     if path.exists():
       path.rename(tmp / "old")  # Removed with tmp below.
     (tmp / "model").rename(path)
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
   return path
+
+
+def write_tflite(saved_model_dir, tflite_path) -> Path:
+  """Converts an export to a TFLite model with the same two signatures."""
+  converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=["serving_default", "classes"])
+  atomic_write_bytes(tflite_path, converter.convert())
+  return Path(tflite_path)
 
 
 class Exported(Generator):
@@ -81,13 +107,51 @@ class Exported(Generator):
     inputs = self.fn.structured_input_signature[1]
     self.latent_dim = int(inputs["noise"].shape[-1])
     self.image_shape = tuple(self.fn.structured_outputs["images"].shape[1:])
-    self.num_classes = int(loaded.num_classes.numpy()) if "label" in inputs else 0
+    if "label" not in inputs:
+      self.num_classes = 0
+    elif "classes" in loaded.signatures:
+      self.num_classes = int(loaded.signatures["classes"]()["num_classes"])
+    else:  # Exports written before the classes signature kept a num_classes variable.
+      self.num_classes = int(loaded.num_classes.numpy())
 
   def __call__(self, noise, labels=None):
     noise, labels = check_inputs(noise, labels, self.latent_dim, self.num_classes)
     if labels is None:
       return self.fn(noise=tf.constant(noise))["images"].numpy()
     return self.fn(noise=tf.constant(noise), label=tf.constant(labels))["images"].numpy()
+
+
+class TFLiteGenerator(Generator):
+  """A TFLite model written by `export(tflite=...)`, with the same interface."""
+
+  def __init__(self, path):
+    try:
+      self.interpreter = tf.lite.Interpreter(model_path=str(path))
+      signatures = self.interpreter.get_signature_list()
+    except (ValueError, RuntimeError) as e:
+      raise UserError(f"@model={path} is not a TFLite model written by the export command ({e})") from None
+    if "serving_default" not in signatures:
+      raise UserError(f"@model={path} has no serving_default signature; write it with export --tflite")
+    self.serve = self.interpreter.get_signature_runner("serving_default")
+    details = self.serve.get_input_details()
+    self.latent_dim = int(details["noise"]["shape_signature"][-1])
+    self.image_shape = tuple(int(d) for d in self.serve.get_output_details()["images"]["shape_signature"][1:])
+    self.num_classes = 0
+    if "label" in details:
+      self.num_classes = int(self.interpreter.get_signature_runner("classes")()["num_classes"])
+
+  def __call__(self, noise, labels=None):
+    noise, labels = check_inputs(noise, labels, self.latent_dim, self.num_classes)
+    if labels is None:
+      return self.serve(noise=noise)["images"]
+    return self.serve(noise=noise, label=labels)["images"]
+
+
+def load(path) -> Generator:
+  """An export directory, or a TFLite file."""
+  if str(path).endswith(".tflite") and Path(path).is_file():
+    return TFLiteGenerator(path)
+  return Exported(path)
 
 
 def check_inputs(noise, labels, latent_dim, num_classes):

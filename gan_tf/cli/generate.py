@@ -15,7 +15,9 @@ from gan_tf import images, latent
 from gan_tf.cli import common
 from gan_tf.errors import UserError
 
-flags.DEFINE_string("model", None, "A SavedModel written by export or train --export_dir.")
+flags.DEFINE_string(
+  "model", None, "A SavedModel written by export or train --export_dir, or a .tflite file written by export --tflite."
+)
 flags.DEFINE_integer("num", 64, "How many images to draw.")
 flags.DEFINE_integer("seed", 1, "Seed of the noise.")
 flags.DEFINE_string("noise", None, "A .npy file of noise vectors [N, latent_dim] to draw from instead of --num/--seed.")
@@ -56,7 +58,7 @@ def main(argv):
   common.import_tensorflow()
   from gan_tf import serving
 
-  model = serving.Exported(FLAGS.model)
+  model = serving.load(FLAGS.model)
   if FLAGS.label is not None:
     if not model.num_classes:
       raise UserError(f"--label: {FLAGS.model} is not conditional (train with --conditional for labels)")
