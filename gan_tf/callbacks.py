@@ -103,9 +103,14 @@ class History(Callback):
 
   def on_train_begin(self, run):
     if self.path.exists():
-      with open(self.path, newline="") as f:
-        # Rows past the restored checkpoint belong to work that is being redone.
-        self.rows = [r for r in csv.DictReader(f) if r.get("epoch", "").isdigit() and int(r["epoch"]) <= run.start_epoch]
+      rows, problem = read_history(self.path)
+      if problem:
+        # Kept for the user, never overwritten; the history starts again from here.
+        aside = self.path.with_name("history.csv.damaged")
+        self.path.replace(aside)
+        print(f"warning: {self.path} is damaged ({problem}); moved aside as {aside.name}", file=sys.stderr)
+      # Rows past the restored checkpoint belong to work that is being redone.
+      self.rows = [r for r in rows if int(r["epoch"]) <= run.start_epoch]
       self._write()
 
   def on_epoch_end(self, epoch, logs):
@@ -123,6 +128,44 @@ class History(Callback):
     for row in self.rows:
       writer.writerow({k: _fmt(v) for k, v in row.items()})
     atomic_write_text(self.path, out.getvalue())
+
+
+def read_history(path) -> tuple[list, str | None]:
+  """The rows of a history.csv, and what is wrong with it (None: nothing).
+  A damaged file's rows are those that read cleanly."""
+  try:
+    text = Path(path).read_bytes().decode("utf-8")
+  except UnicodeDecodeError:
+    return [], "not UTF-8 text"
+  if "\x00" in text:
+    return [], "NUL bytes"
+  try:
+    reader = csv.DictReader(io.StringIO(text))
+    if not text.strip():
+      return [], None
+    if not reader.fieldnames or "epoch" not in reader.fieldnames:
+      return [], "no epoch column in its header"
+    rows, bad = [], 0
+    for row in reader:
+      if _clean(row):
+        rows.append(row)
+      else:
+        bad += 1
+  except csv.Error as e:
+    return [], f"CSV: {e}"
+  return rows, (f"{bad} unreadable row{'s' * (bad != 1)}" if bad else None)
+
+
+def _clean(row) -> bool:
+  if not (row.get("epoch") or "").isdigit() or None in row:
+    return False
+  try:
+    for key, value in row.items():
+      if key != "epoch" and value not in (None, ""):
+        float(value)
+  except ValueError:
+    return False
+  return True
 
 
 class LossPlot(Callback):
@@ -147,8 +190,7 @@ class LossPlot(Callback):
     path = self.run_dir / "history.csv"
     if not path.exists():
       return
-    with open(path, newline="") as f:
-      rows = list(csv.DictReader(f))
+    rows, _ = read_history(path)
     if rows:
       atomic_write_bytes(self.run_dir / "loss.png", plot_history(rows))
     self.last = time.monotonic()
@@ -206,11 +248,16 @@ class ProgressGif(Callback):
     self.seconds_per_frame = seconds_per_frame
 
   def on_train_end(self, logs):
-    paths = sorted(self.dir.glob("epoch_*.png"))
-    if paths:
-      images.save_gif(
-        self.dir / "progress.gif", [images.read_png(p) for p in paths], self.seconds_per_frame, last_frame_seconds=2.0
-      )
+    frames = []
+    for path in sorted(self.dir.glob("epoch_*.png")):
+      try:
+        frames.append(images.read_png(path))
+      except (OSError, ValueError) as e:  # PIL's UnidentifiedImageError is an OSError.
+        print(f"warning: {path} is not a readable PNG ({type(e).__name__}); the animation skips it", file=sys.stderr)
+    # Grids of one run share a size; a frame of another size (a damaged or foreign file) is left out too.
+    frames = [f for f in frames if f.shape == frames[-1].shape]
+    if frames:
+      images.save_gif(self.dir / "progress.gif", frames, self.seconds_per_frame, last_frame_seconds=2.0)
 
 
 class TensorBoard(Callback):

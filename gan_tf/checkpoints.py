@@ -5,6 +5,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -16,18 +17,30 @@ from gan_tf.errors import UserError
 from gan_tf.fileio import atomic_write_text
 
 BEST_DIR = "best"
+# Written beside the first checkpoint a run saves, so that a run whose
+# checkpoints have all gone is refused rather than silently started over.
+SAVED_MARK = ".saved"
 
 _NUMBERED = re.compile(r"^ckpt-(\d+)\.index$")
 
 
 class Checkpoints:
-  def __init__(self, checkpoint: tf.train.Checkpoint, run_dir, max_to_keep: int, every_minutes: float = 0, save_dir=None):
+  def __init__(
+    self, checkpoint: tf.train.Checkpoint, run_dir, max_to_keep: int = 1, every_minutes: float = 0, save_dir=None, read_only=False
+  ):
     """Restores from `run_dir`; saves there too, or into `save_dir` (a
-    multi-worker run's non-chief workers), which then leaves `run_dir` alone."""
+    multi-worker run's non-chief workers), which then leaves `run_dir` alone.
+    `read_only` (export, evaluate): restores the newest complete checkpoint
+    and changes nothing; a newer one may be one a training is still writing."""
     self.checkpoint = checkpoint
     self.run_dir = Path(run_dir)
-    self.owner = save_dir is None or Path(save_dir) == self.run_dir
-    self.manager = tf.train.CheckpointManager(checkpoint, str(save_dir or run_dir), max_to_keep=max_to_keep)
+    self.read_only = read_only
+    self.owner = not read_only and (save_dir is None or Path(save_dir) == self.run_dir)
+    self.manager = None
+    if not read_only:
+      save_dir = Path(save_dir or run_dir)
+      _check_state_file(save_dir, self.owner)
+      self.manager = tf.train.CheckpointManager(checkpoint, str(save_dir), max_to_keep=max_to_keep)
     self.every_seconds = every_minutes * 60
     self.last_save_time = time.monotonic()
     self.last_saved = None
@@ -45,6 +58,8 @@ class Checkpoints:
     for prefix in candidates:
       error = _unreadable(prefix)
       if error:
+        if self.read_only:
+          continue  # Perhaps still being written; the trainer that owns the run decides.
         if not self.owner:
           raise UserError(
             f"checkpoint {prefix} cannot be read ({type(error).__name__}); the chief moves it aside, restart this worker after it"
@@ -61,6 +76,11 @@ class Checkpoints:
           f"gan-tf version wrote it); choose a new @run_dir"
         ) from None
       return prefix
+    if candidates and self.read_only:
+      raise UserError(
+        f"none of the {len(candidates)} checkpoints in {self.run_dir} can be read now; if a training is "
+        f"writing one, try again when it has finished"
+      )
     if candidates:
       raise UserError(
         f"none of the {len(candidates)} checkpoints in {self.run_dir} can be restored "
@@ -97,7 +117,19 @@ class Checkpoints:
   def save(self, step: int) -> str:
     """Saves as ckpt-<global step> (once per step)."""
     if self.last_saved is None or self.last_saved[0] != step:
-      self.last_saved = (step, self.manager.save(checkpoint_number=step))
+      try:
+        self.last_saved = (step, self.manager.save(checkpoint_number=step))
+      except (tf.errors.OpError, OSError) as e:
+        # A full or read-only disk: TensorFlow leaves its temporary directory; the older checkpoints are intact.
+        for temp in Path(self.manager.directory).glob(f"ckpt-{step}_temp"):
+          shutil.rmtree(temp, ignore_errors=True)
+        reason = getattr(e, "strerror", None) or (e.message if isinstance(e, tf.errors.OpError) else str(e))
+        raise UserError(
+          f"cannot save a checkpoint in {self.manager.directory}: {reason.strip().splitlines()[0]}; the older "
+          f"checkpoints are intact; free space (or make it writable) and run again"
+        ) from None
+      if self.owner:
+        (Path(self.manager.directory) / SAVED_MARK).touch()
     self.last_save_time = time.monotonic()
     return self.last_saved[1]
 
@@ -132,6 +164,22 @@ def checkpoint_prefixes(run_dir):
   return [str(prefix) for _, prefix in sorted(found, reverse=True)]
 
 
+def _check_state_file(directory: Path, owner: bool) -> None:
+  """TensorFlow's `checkpoint` state file, which CheckpointManager parses:
+  if it is garbled, the trainer moves it aside (the checkpoints are found by
+  their files, and the next save writes a new one)."""
+  path = directory / "checkpoint"
+  if not path.is_file():
+    return
+  try:
+    tf.train.get_checkpoint_state(str(directory))
+  except Exception as e:  # protobuf's text-format errors, decode errors
+    if not owner:
+      raise UserError(f"{path} is damaged ({type(e).__name__}); the training that owns the run repairs it") from None
+    print(f"warning: {path} is damaged ({type(e).__name__}); moved aside as checkpoint.corrupt", file=sys.stderr)
+    path.rename(path.with_name("checkpoint.corrupt"))
+
+
 def _unreadable(prefix):
   """The error reading every tensor of a checkpoint raises (each is checksummed), or None."""
   try:
@@ -152,7 +200,10 @@ class RunLock:
     self.fd = None
 
   def __enter__(self):
-    self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+      raise UserError(f"cannot open the run's lock file {self.path}: {e.strerror}; remove it if it is not a file") from None
     try:
       fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

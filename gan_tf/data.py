@@ -265,6 +265,8 @@ def load_folder(directory, split: str = "train", image_size: int = 0, channels: 
       with Image.open(path) as image:
         image.load()
         pictures.append(image.copy())
+    except Image.DecompressionBombError as e:
+      raise DataError(f"{path} is too large to read safely ({e}); remove it or shrink it") from None
     except (OSError, UnidentifiedImageError, ValueError) as e:
       raise DataError(f"cannot read {path} as an image: {e}") from None
   if not channels:

@@ -1,7 +1,9 @@
 """The training loop: restore or start, train epochs, checkpoint, export."""
 
 import contextlib
+import csv
 import dataclasses
+import shutil
 import signal
 import threading
 import time
@@ -15,7 +17,7 @@ from gan_tf import config as config_lib
 from gan_tf import custom, distribute, recipes
 from gan_tf import data as data_lib
 from gan_tf import serving as export_lib
-from gan_tf.checkpoints import BEST_DIR, Checkpoints, RunLock, checkpoint_prefixes
+from gan_tf.checkpoints import BEST_DIR, SAVED_MARK, Checkpoints, RunLock, checkpoint_prefixes
 from gan_tf.errors import Interrupted, TrainingDiverged, UserError
 from gan_tf.gan import GAN
 
@@ -55,9 +57,15 @@ def train(config: config_lib.Config, run_dir, dataset: data_lib.ImageSet | None 
   if recipes.is_custom(config.arch):
     custom.load_function(config.arch)  # A module that does not import fails here, before any work.
   run_dir = Path(run_dir)
+  if any(c in str(run_dir) for c in "*?[]"):
+    # TensorFlow's CheckpointManager prunes old checkpoints by glob pattern:
+    # such a name would match, and delete, another directory's checkpoints.
+    raise UserError(f"@run_dir={run_dir} holds a glob character ([, ], * or ?); choose a name without them")
   config_lib.check_resumable(config, run_dir)
   if config.export_dir:
     export_lib.check_export_dir(config.export_dir)
+    if Path(config.export_dir).resolve() == run_dir.resolve():
+      raise UserError(f"@export_dir={config.export_dir} is the run directory; choose another, such as exports/NAME")
   strategy = distribute.make_strategy(config.strategy)
   if config.eval_every and distribute.is_multi_worker(strategy):
     # Saving the best checkpoint would need every worker to take part.
@@ -66,15 +74,32 @@ def train(config: config_lib.Config, run_dir, dataset: data_lib.ImageSet | None 
       "evaluate the run's checkpoints with the evaluate command instead"
     )
   own_dir = distribute.write_dir(run_dir, strategy)
+  new_dir = not own_dir.exists()
   _make_writable_dir(own_dir)
   # Under multi-worker training a stop must be agreed by all workers, which
   # TensorFlow's PreemptionCheckpointHandler does; elsewhere a signal handler.
   stops = contextlib.nullcontext(_StopState()) if distribute.is_multi_worker(strategy) else _stop_requests()
-  with RunLock(own_dir), stops as stop:
-    try:
-      return _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop)
-    finally:
-      distribute.remove_worker_dir(run_dir, own_dir)
+  try:
+    with RunLock(own_dir), stops as stop:
+      try:
+        _remove_leftovers(own_dir)
+        return _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop)
+      finally:
+        distribute.remove_worker_dir(run_dir, own_dir)
+  except BaseException:
+    if new_dir and set(p.name for p in own_dir.iterdir()) <= {".lock"}:
+      shutil.rmtree(own_dir, ignore_errors=True)  # A run that failed before writing anything leaves nothing behind.
+    raise
+
+
+def _remove_leftovers(run_dir: Path) -> None:
+  """What a killed run of this directory left half-written: TensorFlow's
+  checkpoint temporaries and this package's temporary files (written, then
+  renamed). Only the process holding the run's lock calls this."""
+  for path in [*run_dir.glob("ckpt-*_temp"), *run_dir.glob("checkpoint.tmp*"), *run_dir.glob(f"{BEST_DIR}/ckpt-*_temp")]:
+    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+  for path in [*run_dir.glob(".*.tmp"), *run_dir.glob("samples/.*.tmp"), *run_dir.glob(f"{BEST_DIR}/.*.tmp")]:
+    path.unlink(missing_ok=True)
 
 
 def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
@@ -126,6 +151,11 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
   preemption = checkpoints.preemption_handler(strategy, preempted)
   start_epoch = int(gan.epoch.numpy())
   global_step = int(gan.step.numpy())  # Kept on the host too, so the loop never reads it from the device.
+  if global_step == 0 and chief and (run_dir / SAVED_MARK).exists():
+    raise UserError(
+      f"{run_dir} saved checkpoints before (its history records {_history_epochs(run_dir)} epochs), but none is "
+      f"there now; put them back to continue, or choose another @run_dir to start over"
+    )
   if chief:
     config_lib.write_run_config(run_dir, config, data.image_shape, gan.num_classes, speed)
 
@@ -186,9 +216,20 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
     # Every worker exports (reading distributed variables can be collective);
     # only the chief's lands in export_dir.
     export_lib.export(gan.sampler(), config.latent_dim, config.export_dir if chief else own_dir / "export", gan.num_classes)
+    if stop.signum:
+      raise Interrupted(stop.signum, f"stopped after the export to {config.export_dir}; training had finished")
   for cb in cbs:
     cb.on_train_end(logs)
   return {k: v for k, v in logs.items() if k != "sample_grid"}
+
+
+def _history_epochs(run_dir: Path) -> int:
+  """How many epochs `history.csv` records (0 if it holds none or is unreadable)."""
+  try:
+    with open(run_dir / "history.csv", newline="", errors="replace") as f:
+      return sum(1 for row in csv.DictReader(f) if (row.get("epoch") or "").isdigit())
+  except (OSError, csv.Error):
+    return 0
 
 
 def _check_finite(gan, epoch, run_dir):
@@ -248,5 +289,5 @@ def restore_generator(run_dir, sample_from=None, bn_stats=None, best=False):
   if best and not checkpoint_prefixes(source):
     raise UserError(f"{run_dir} has no best checkpoint; train with @eval_every=N to keep one")
   gan = GAN(config.resolved(), config_lib.load_image_shape(run_dir), num_classes=config_lib.load_num_classes(run_dir))
-  Checkpoints(gan.checkpoint(), source, 1).restore()
+  Checkpoints(gan.checkpoint(), source, read_only=True).restore()
   return gan.sampler(sample_from, bn_stats), config

@@ -70,8 +70,13 @@ def export(generator, latent_dim, export_dir, num_classes=0, tflite=None) -> Pat
   `[noise, labels]`. With `tflite`, also writes a TFLite model there."""
   check_export_dir(export_dir)
   path = Path(export_dir)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))
+  try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in path.parent.glob(f".{path.name}.tmp*"):  # What a killed export left.
+      _settle(path, leftover)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))
+  except OSError as e:
+    raise UserError(f"cannot write @export_dir={export_dir}: {e.strerror}") from None
   try:
     _archive(generator, latent_dim, num_classes).write_out(str(tmp / "model"), verbose=False)
     try:
@@ -84,8 +89,17 @@ def export(generator, latent_dim, export_dir, num_classes=0, tflite=None) -> Pat
       path.rename(tmp / "old")  # Removed with tmp below.
     (tmp / "model").rename(path)
   finally:
-    shutil.rmtree(tmp, ignore_errors=True)
+    _settle(path, tmp)
   return path
+
+
+def _settle(path: Path, tmp: Path) -> None:
+  """Removes an export's temporary directory, first putting an export back
+  at `path` if it was stopped between its two renames (when "old" exists the
+  new model was complete): an export directory is never left missing."""
+  if not path.exists() and (tmp / "old").exists():
+    (tmp / "model" if is_saved_model(tmp / "model") else tmp / "old").rename(path)
+  shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_tflite(saved_model_dir, tflite_path) -> Path:

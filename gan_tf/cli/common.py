@@ -6,6 +6,7 @@ import sys
 import tempfile
 import textwrap
 import warnings
+from pathlib import Path
 
 from absl import app, flags, logging
 
@@ -47,6 +48,26 @@ def check_setting(name, value, flag=None):
     if flag:
       raise UserError(e.template.replace(f"@{name}", f"@{flag}")) from None
     raise
+
+
+def check_output(flag, path, directory=False):
+  """Refuses, before any work, an output path that cannot be written: under
+  a file, a file where a directory belongs or the other way round, or in a
+  directory that cannot be written."""
+  if not path:
+    return
+  target = Path(path)
+  if target.exists() and target.is_dir() != directory:
+    raise UserError(
+      f"--{flag}={path} is {'a file' if directory else 'a directory'}; pass {'a directory' if directory else 'a file name'}"
+    )
+  parent = target if directory and target.exists() else target.parent
+  while not parent.exists():
+    parent = parent.parent
+  if not parent.is_dir():
+    raise UserError(f"--{flag}={path}: {parent} is a file, not a directory")
+  if not os.access(parent, os.W_OK):
+    raise UserError(f"--{flag}={path}: {parent} cannot be written")
 
 
 def import_tensorflow():

@@ -34,6 +34,8 @@ def main(argv):
     raise UserError("pass either --model=EXPORT_DIR or --checkpoint_dir=RUN_DIR")
   common.check_setting("eval_num", FLAGS.num, flag="num")
   common.check_setting("seed", FLAGS.seed)
+  common.check_output("json", FLAGS.json)
+  common.check_output("classifier_dir", FLAGS.classifier_dir, directory=True)
   if FLAGS.model and (FLAGS.best or FLAGS.sample_from or FLAGS.bn_stats):
     raise UserError("--best, --sample_from and --bn_stats apply to --checkpoint_dir, not to an export")
   common.import_tensorflow()

@@ -17,6 +17,8 @@ flags.mark_flags_as_required(["checkpoint_dir", "export_dir"])
 
 
 def main(argv):
+  common.check_output("export_dir", FLAGS.export_dir, directory=True)
+  common.check_output("tflite", FLAGS.tflite)
   common.import_tensorflow()
   from gan_tf import api
 

@@ -55,6 +55,8 @@ def main(argv):
   if FLAGS.interpolate and (FLAGS.out_dir or Path(FLAGS.out).suffix.lower() not in (".gif", ".png")):
     raise UserError("--interpolate writes --out=FILE.gif (an animation) or --out=FILE.png (a strip)")
   common.check_setting("seed", FLAGS.seed)
+  common.check_output("out", FLAGS.out)
+  common.check_output("out_dir", FLAGS.out_dir, directory=True)
   common.import_tensorflow()
   from gan_tf import serving
 
@@ -64,10 +66,13 @@ def main(argv):
       raise UserError(f"--label: {FLAGS.model} is not conditional (train with --conditional for labels)")
     if not 0 <= FLAGS.label < model.num_classes:
       raise UserError(f"--label must be 0 to {model.num_classes - 1} for {FLAGS.model}, got {FLAGS.label}")
-  if FLAGS.interpolate:
-    interpolate(model)
-  else:
-    draw(model)
+  try:
+    if FLAGS.interpolate:
+      interpolate(model)
+    else:
+      draw(model)
+  except OSError as e:
+    raise UserError(f"cannot write {e.filename or FLAGS.out or FLAGS.out_dir}: {e.strerror}") from None
 
 
 def _labels(model, n):
