@@ -146,7 +146,10 @@ def write_run_config(run_dir, config: Config, image_shape, num_classes=0, speed:
   record["num_classes"] = num_classes
   if speed is not None:
     record["resolved_speed"] = {name: getattr(speed, name) for name in SPEED_FIELDS}
-  atomic_write_text(Path(run_dir) / "config.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+  try:
+    atomic_write_text(Path(run_dir) / "config.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+  except OSError as e:
+    raise UserError(f"cannot write {Path(run_dir) / 'config.json'}: {e.strerror}") from None
   # The run directory too, so `train --flagfile=RUN/flags.txt` continues this run from anywhere.
   atomic_write_text(Path(run_dir) / "flags.txt", config.to_flagfile() + f"--checkpoint_dir={Path(run_dir).resolve()}\n")
 

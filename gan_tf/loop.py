@@ -87,7 +87,7 @@ def train(config: config_lib.Config, run_dir, dataset: data_lib.ImageSet | None 
       finally:
         distribute.remove_worker_dir(run_dir, own_dir)
   except BaseException:
-    if new_dir and set(p.name for p in own_dir.iterdir()) <= {".lock"}:
+    if new_dir and own_dir.is_dir() and set(p.name for p in own_dir.iterdir()) <= {".lock"}:
       shutil.rmtree(own_dir, ignore_errors=True)  # A run that failed before writing anything leaves nothing behind.
     raise
 

@@ -78,7 +78,11 @@ def export(generator, latent_dim, export_dir, num_classes=0, tflite=None) -> Pat
   except OSError as e:
     raise UserError(f"cannot write @export_dir={export_dir}: {e.strerror}") from None
   try:
-    _archive(generator, latent_dim, num_classes).write_out(str(tmp / "model"), verbose=False)
+    try:
+      _archive(generator, latent_dim, num_classes).write_out(str(tmp / "model"), verbose=False)
+    except (OSError, tf.errors.OpError) as e:
+      reason = getattr(e, "strerror", None) or getattr(e, "message", None) or str(e)
+      raise UserError(f"cannot write @export_dir={export_dir}: {reason.strip().splitlines()[0]}") from None
     try:
       generator.save(tmp / "model" / KERAS_FILE)
     except Exception as e:  # A user's layer Keras cannot serialise: the SavedModel is the export.
