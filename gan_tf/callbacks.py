@@ -68,6 +68,8 @@ class Evaluation(Callback):
   the checkpoint with the lowest FID so far is kept in `best/`, described by
   `best/best.json`."""
 
+  interruptible = True  # A second Ctrl-C may cut an evaluation short (see loop._train).
+
   def __init__(self, run_dir, every, num, data, classifier_dir=None):
     self.run_dir = Path(run_dir)
     self.every, self.num, self.data, self.classifier_dir = every, num, data, classifier_dir

@@ -202,15 +202,26 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
     gan.epoch.assign(epoch)
     gan.epoch_step.assign(0)
     # Outputs first, checkpoint last: a crash in between redoes the epoch, and
-    # History drops the rows past the checkpoint it resumes from.
-    for cb in cbs:
-      cb.on_epoch_end(epoch, logs)
-    if epoch % config.checkpoint_every == 0 or epoch == config.epochs or stop.signum or checkpoints.due():
-      path = checkpoints.save(global_step)
-      if stop.signum:
-        raise Interrupted(
-          stop.signum, f"stopped after epoch {epoch} at step {global_step}; saved {path}; run the same command again to continue"
-        )
+    # History drops the rows past the checkpoint it resumes from. A second
+    # signal waits for these few seconds of outputs and the save, except
+    # during an evaluation (long, and only a measurement): the epoch's
+    # training is done and costs more to redo than to keep.
+    try:
+      for cb in cbs:
+        stop.protected = not getattr(cb, "interruptible", False)
+        if not stop.protected and stop.forced:
+          raise KeyboardInterrupt
+        cb.on_epoch_end(epoch, logs)
+      stop.protected = True
+      if epoch % config.checkpoint_every == 0 or epoch == config.epochs or stop.signum or checkpoints.due():
+        path = checkpoints.save(global_step)
+        if stop.signum:
+          raise Interrupted(
+            stop.signum,
+            f"stopped after epoch {epoch} at step {global_step}; saved {path}; run the same command again to continue",
+          )
+    finally:
+      stop.protected = False
 
   if config.export_dir:
     # Every worker exports (reading distributed variables can be collective);
@@ -253,12 +264,15 @@ def _make_writable_dir(run_dir: Path):
 
 class _StopState:
   signum = 0
+  protected = False  # While set, a second signal is held (forced) rather than raised.
+  forced = False
 
 
 @contextlib.contextmanager
 def _stop_requests():
   """Turns the first SIGINT/SIGTERM into a request to stop after the current
-  step; a second one interrupts at once."""
+  step; a second one interrupts at once, or, at the end of an epoch, once it
+  is saved."""
   state = _StopState()
   if threading.current_thread() is not threading.main_thread():
     yield state
@@ -266,6 +280,9 @@ def _stop_requests():
 
   def handler(signum, frame):
     if state.signum:
+      if state.protected:
+        state.forced = True
+        return
       raise KeyboardInterrupt
     state.signum = signum
 

@@ -201,3 +201,97 @@ def test_the_run_flagfile_continues_the_run_from_anywhere(tmp_path, mnist):
   )
   assert proc.returncode == 0, proc.stderr
   assert "trained to epoch 2 (step 4)" in proc.stdout and not (tmp_path / "b" / "checkpoints").exists()
+
+
+SIGNALS = r"""
+import os, signal, sys
+import gan_tf
+from gan_tf import callbacks, data, serving
+from gan_tf.errors import Interrupted
+
+mode, run_dir, digits = sys.argv[1], sys.argv[2], sys.argv[3]
+
+
+class TwoSignals(callbacks.Callback):
+  def on_epoch_end(self, epoch, logs):
+    if epoch == 1:  # Two SIGTERMs at once, in the end-of-epoch outputs.
+      os.kill(os.getpid(), signal.SIGTERM)
+      os.kill(os.getpid(), signal.SIGTERM)
+
+
+export = serving.export
+
+
+def signalled_export(*args, **kwargs):
+  os.kill(os.getpid(), signal.SIGTERM)  # During the final export.
+  return export(*args, **kwargs)
+
+
+serving.export = signalled_export
+config = gan_tf.Config(arch="mlp", latent_dim=8, batch_size=32, grid=2, epochs=2, checkpoint_every=5, progress=False,
+                       progress_gif=False, export_dir=os.path.join(run_dir, "..", "export") if mode == "export" else None)
+try:
+  gan_tf.train(config, run_dir, dataset=data.load_idx(digits, "test").take(64),
+               callbacks=[TwoSignals()] if mode == "twice" else [])
+except Interrupted as e:
+  print(e)
+  sys.exit(128 + e.signum)
+"""
+
+
+@pytest.mark.parametrize("mode", ["twice", "export"])
+def test_signals_at_the_end_cost_no_finished_work(tmp_path, mnist, mode):
+  write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", mnist.images[:64, ..., 0])
+  proc = subprocess.run(
+    [sys.executable, "-c", SIGNALS, mode, str(tmp_path / "run"), str(tmp_path)], capture_output=True, text=True, timeout=300
+  )
+  assert proc.returncode == 143, proc.stderr[-2000:]
+  reader = tf.train.load_checkpoint(str(tmp_path / "run"))
+  if mode == "twice":  # Epoch 1's outputs and checkpoint, though the second signal came during them.
+    assert "stopped after epoch 1" in proc.stdout
+    assert reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE") == 1
+  else:  # Training had finished; the export is whole, and the exit says it was stopped.
+    assert "stopped after the export" in proc.stdout and serving.is_saved_model(tmp_path / "export")
+    assert reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE") == 2
+
+
+def test_a_full_disk_while_writing_the_run_config_is_one_line(tmp_path, mnist, monkeypatch):
+  from gan_tf import config as config_lib
+
+  def full(path, text):
+    raise OSError(28, "No space left on device", str(path))
+
+  monkeypatch.setattr(config_lib, "atomic_write_text", full)
+  with pytest.raises(UserError, match="cannot write .*config.json: No space left on device"):
+    train.train(Config(epochs=1, **TINY), tmp_path / "run", dataset=mnist.take(64))
+
+
+@pytest.fixture
+def read_only(tmp_path):
+  """A read-only bind mount of a directory (this needs root, as CI and this machine have)."""
+  source, mount = tmp_path / "source", tmp_path / "ro"
+  source.mkdir()
+  mount.mkdir()
+  if subprocess.run(["mount", "--bind", source, mount], capture_output=True).returncode:
+    pytest.skip("mounting needs root: a read-only file system cannot be made here")
+  try:
+    subprocess.run(["mount", "-o", "remount,bind,ro", mount], check=True)
+    yield source, mount
+  finally:
+    subprocess.run(["umount", mount], check=True)
+
+
+def test_read_only_locations(read_only, mnist, tmp_path):
+  source, mount = read_only
+  train.train(Config(epochs=2, checkpoint_every=1, **TINY), source / "run", dataset=mnist.take(64))
+  newest = sorted((source / "run").glob("ckpt-*.data-*"))[-1]
+  newest.write_bytes(b"corrupt")
+  # Export from a read-only run whose newest checkpoint is corrupt: the older one, nothing written there.
+  gan_tf.export(mount / "run", tmp_path / "export")
+  assert serving.is_saved_model(tmp_path / "export") and not list((source / "run").glob("*.corrupt"))
+  with pytest.raises(UserError, match="cannot write export_dir=.*Read-only file system"):
+    gan_tf.export(mount / "run", mount / "export")
+  code, err = _command("generate", f"--model={tmp_path / 'export'}", f"--out={mount / 'g.png'}", cwd=tmp_path)
+  assert code == 1 and len(err.strip().splitlines()) == 1 and "ro cannot be written" in err, err
+  code, err = _command("generate", f"--model={tmp_path / 'export'}", "--out=/proc/g.png", cwd=tmp_path)
+  assert code == 1 and len(err.strip().splitlines()) == 1 and "/proc" in err, err
