@@ -6,8 +6,8 @@ C++ API), because it is written by Keras's own `ExportArchive`. Its
 `serving_default` signature maps `noise` (float32 `[None, latent_dim]`) to
 `images` (float32 `[None, H, W, C]` in [-1, 1]); a conditional generator's
 also takes `label` (int32 `[None]`, in [0, num_classes)). The `classes`
-signature gives `num_classes` (0: unconditional), as does the `num_classes`
-variable collection. Beside it, `generator.keras` holds the Keras model.
+signature gives `num_classes` (0: unconditional), as does the export's
+`num_classes` variable. Beside it, `generator.keras` holds the Keras model.
 """
 
 import shutil
@@ -48,7 +48,14 @@ def _archive(generator, latent_dim, num_classes):
       input_signature=[noise],
     )
   archive.add_endpoint("classes", lambda: {"num_classes": tf.identity(count)}, input_signature=[])
-  archive.add_variable_collection("num_classes", [count])
+  # `loaded.num_classes` the variable itself, as earlier exports had it.
+  # ExportArchive keeps a variable collection on this object; where it has
+  # none, the collection (a list of one) stands in.
+  trackable = getattr(archive, "_tf_trackable", None)
+  if trackable is not None:
+    trackable.num_classes = count
+  else:
+    archive.add_variable_collection("num_classes", [count])
   return archive
 
 

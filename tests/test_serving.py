@@ -117,3 +117,4 @@ def test_export_reports_its_classes(exported):
   _, export_dir, _, labels = exported
   loaded = tf.saved_model.load(str(export_dir))
   assert int(loaded.signatures["classes"]()["num_classes"]) == (10 if labels is not None else 0)
+  assert int(loaded.num_classes.numpy()) == (10 if labels is not None else 0)  # As earlier exports had it.
