@@ -82,7 +82,7 @@ def resolve_speed(config, strategy):
   elsewhere. On CPU, XLA sped up the mlp's dense layers and slowed the
   dcgan's convolutions, the other options measured slower or no faster, and
   bfloat16 ran the dcgan step 1.59x on one CPU and 0.62x on another with the
-  same instruction set, hence a measurement (README's benchmark). (XLA
+  same instruction set, hence a measurement (docs/usage.md, Speed). (XLA
   cannot place a step across logical CPU devices, so not with several CPU
   replicas.)
   """

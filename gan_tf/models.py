@@ -113,7 +113,7 @@ class Pack(_PackSize):
   "fold" reshapes the pack in memory order: each image fills 1/pack of the
   canvas's rows, its rows laid side by side and neighbouring pixels as
   channels. On MNIST the folded pack scored better than the stacked one and
-  than no pack (README "Sample quality of the recipes")."""
+  than no pack (docs/results.md, "Sample quality of the recipes")."""
 
   def __init__(self, pack, layout="channels", **kwargs):  # A config saved before layouts stacked.
     super().__init__(pack, **kwargs)
