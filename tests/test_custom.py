@@ -161,3 +161,25 @@ def test_resnet_example_trains_at_32x32x3_on_one_and_two_devices(tmp_path, mnist
     assert "".join(shape) == "(3,32,32,3)" and -1 <= float(low) < float(high) <= 1
   # Synchronised BatchNorm and the global batch's noise: two replicas train as one device does.
   assert abs(float(rows["mirrored"][1]) - float(rows["default"][1])) < 1e-3
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_custom_networks_under_mixed_precision(tmp_path, mnist, monkeypatch, precision):
+  import gan_tf
+
+  (tmp_path / "mixed_networks.py").write_text(NETWORKS)
+  monkeypatch.syspath_prepend(str(tmp_path))
+  config = gan_tf.Config(
+    arch="mixed_networks:build",
+    precision=precision,
+    latent_dim=16,
+    batch_size=16,
+    epochs=1,
+    grid=2,
+    progress=False,
+    progress_gif=False,
+  )
+  logs = gan_tf.train(config, tmp_path / "run", dataset=mnist.take(32))
+  assert np.isfinite(logs["d_loss"]) and np.isfinite(logs["g_loss"])
+  images = gan_tf.load_generator(tmp_path / "run").sample(3, seed=1)
+  assert images.dtype == np.float32 and images.shape == (3, 28, 28, 1) and -1 <= images.min() < images.max() <= 1
