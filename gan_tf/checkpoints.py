@@ -44,6 +44,7 @@ class Checkpoints:
     self.every_seconds = every_minutes * 60
     self.last_save_time = time.monotonic()
     self.last_saved = None
+    self.saves = 0  # Saves by this process; the first marks the run (SAVED_MARK).
 
   def candidates(self):
     return checkpoint_prefixes(self.run_dir)
@@ -128,8 +129,9 @@ class Checkpoints:
           f"cannot save a checkpoint in {self.manager.directory}: {reason.strip().splitlines()[0]}; the older "
           f"checkpoints are intact; free space (or make it writable) and run again"
         ) from None
-      if self.owner:
+      if self.owner and self.saves == 0:
         (Path(self.manager.directory) / SAVED_MARK).touch()
+      self.saves += 1
     self.last_save_time = time.monotonic()
     return self.last_saved[1]
 

@@ -1,7 +1,6 @@
 """The training loop: restore or start, train epochs, checkpoint, export."""
 
 import contextlib
-import csv
 import dataclasses
 import shutil
 import signal
@@ -235,12 +234,9 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
 
 
 def _history_epochs(run_dir: Path) -> int:
-  """How many epochs `history.csv` records (0 if it holds none or is unreadable)."""
-  try:
-    with open(run_dir / "history.csv", newline="", errors="replace") as f:
-      return sum(1 for row in csv.DictReader(f) if (row.get("epoch") or "").isdigit())
-  except (OSError, csv.Error):
-    return 0
+  """How many epochs `history.csv` records (its readable rows; 0 without one)."""
+  path = run_dir / "history.csv"
+  return len(callbacks_lib.read_history(path)[0]) if path.is_file() else 0
 
 
 def _check_finite(gan, epoch, run_dir):

@@ -47,9 +47,8 @@ def main(argv):
   common.check_setting("eval_num", FLAGS.num, flag="num")
   common.check_setting("seed", FLAGS.seed)
   common.import_tensorflow()
+  from gan_tf import api, images
   from gan_tf import data as data_lib
-  from gan_tf import images
-  from gan_tf import loop as train_lib
   from gan_tf import quality as evaluate_lib
 
   out = Path(FLAGS.out_dir)
@@ -70,12 +69,13 @@ def main(argv):
         progress=FLAGS.progress,
       )
       print(f"{run_dir}: training {arch} with the {recipe} recipe to epoch {FLAGS.epochs}", flush=True)
-      train_lib.train(config, run_dir, dataset=data)
-      generator, resolved = train_lib.restore_generator(run_dir)
-      generate = evaluate_lib.keras_generate(generator)
-      report = evaluate_lib.evaluate(generate, resolved.latent_dim, data, classifier, FLAGS.num, FLAGS.seed)
+      api.train(config, run_dir, dataset=data)
+      generator = api.load_generator(run_dir)
+      report = evaluate_lib.evaluate(generator, generator.latent_dim, data, classifier, FLAGS.num, FLAGS.seed)
       atomic_write_text(run_dir / "metrics.json", json.dumps(report, indent=2) + "\n")
-      images.save_png(out / f"{arch}-{recipe}.png", images.grid(evaluate_lib.draw(generate, resolved.latent_dim, 64, FLAGS.seed)))
+      images.save_png(
+        out / f"{arch}-{recipe}.png", images.grid(evaluate_lib.draw(generator, generator.latent_dim, 64, FLAGS.seed))
+      )
       rows.append((f"`{arch}`, {recipe}", report["generated"]))
   rows.append(("real vs real (two halves)", report["real_vs_real"]))
   table = _markdown(rows, report)
