@@ -11,6 +11,7 @@ function of its features plus the inner product of those features with an
 embedding of the label.
 """
 
+import contextlib
 import math
 
 import keras
@@ -24,6 +25,17 @@ EMBEDDING_DIM = 50  # Of the generator's label embedding, as in keras-io's condi
 # dcgan widths: the tutorial's 64, 128, 256 per level, doubled per extra level
 # (the DCGAN paper's 64x64 generator starts at 4x4x1024), capped.
 _MAX_FILTERS = 512
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+  """Keras reads the policy when a layer is made; set it only for our models."""
+  previous = keras.mixed_precision.global_policy()
+  keras.mixed_precision.set_global_policy(name)
+  try:
+    yield
+  finally:
+    keras.mixed_precision.set_global_policy(previous)
 
 
 @keras.saving.register_keras_serializable(package="gan_tf")

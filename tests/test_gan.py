@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import draws
+from gan_tf import draws, sampling
 from gan_tf import gan as gan_lib
 from gan_tf.config import Config
 from gan_tf.errors import UserError
@@ -126,7 +126,7 @@ def test_standing_statistics_match_batch_statistics(arch):
   batch_stats = tf.keras.models.clone_model(sampler)
   batch_stats.set_weights(sampler.get_weights())
   # On the draws the statistics came from (seed [config.seed, 2]), the same images.
-  standing_noise = tf.random.stateless_normal([gan_lib.STANDING_DRAWS, 16], seed=[0, 2])
+  standing_noise = tf.random.stateless_normal([sampling.STANDING_DRAWS, 16], seed=[0, 2])
   np.testing.assert_allclose(
     sampler(standing_noise, training=False).numpy(), batch_stats(standing_noise, training=True).numpy(), atol=1e-4
   )
