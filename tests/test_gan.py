@@ -3,7 +3,6 @@ import pytest
 import tensorflow as tf
 
 from gan_tf import draws, sampling
-from gan_tf import gan as gan_lib
 from gan_tf.config import Config
 from gan_tf.errors import UserError
 from gan_tf.gan import GAN
