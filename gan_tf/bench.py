@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf import data, distribute, models
+from gan_tf import data, models, speed
 from gan_tf.config import Config
 from gan_tf.gan import GAN
 
@@ -148,7 +148,7 @@ def project_step(arch, batch_size, **options):
   options.setdefault("pack", 1)
   options.setdefault("updates", "simultaneous")
   config = Config(arch=arch, batch_size=batch_size, **options).resolved()
-  config = distribute.resolve_speed(config, tf.distribute.get_strategy())
+  config, _ = speed.resolve(config, tf.distribute.get_strategy())
   keras.utils.set_random_seed(0)
   return GAN(config, (28, 28, 1)), config
 

@@ -298,7 +298,7 @@ class Progress(Callback):
     if run.start_epoch < self.epochs:
       s = run.gan.config  # The speed settings in effect: "auto" resolved for this device.
       self._print(
-        f"{s.precision}, XLA {'on' if s.jit_compile == 'true' else 'off'}, "
+        f"{s.precision} ({run.precision_reason}), XLA {'on' if s.jit_compile == 'true' else 'off'}, "
         f"{s.steps_per_execution} step{'s' * (s.steps_per_execution > 1)} per call, "
         f"{'one discriminator call' if s.fused_discriminator == 'true' else 'two discriminator calls'} "
         f"per step, {run.steps_per_epoch} steps per epoch\n"

@@ -137,15 +137,16 @@ def load_run_config(run_dir) -> Config | None:
     raise UserError(f"{path} is not a valid run config ({e}); remove it or choose another @run_dir") from None
 
 
-def write_run_config(run_dir, config: Config, image_shape, num_classes=0, speed: Config | None = None) -> None:
+def write_run_config(run_dir, config: Config, image_shape, num_classes=0, speed: Config | None = None, precision_reason="") -> None:
   """`config.json` (the config plus the data's image shape, for a
   conditional run its number of classes, and the speed settings "auto"
-  became on this device, under "resolved_speed") and `flags.txt`."""
+  became on this device, and why that precision, under "resolved_speed") and `flags.txt`."""
   record = json.loads(config.to_json())
   record["image_shape"] = list(image_shape)
   record["num_classes"] = num_classes
   if speed is not None:
     record["resolved_speed"] = {name: getattr(speed, name) for name in SPEED_FIELDS}
+    record["resolved_speed"]["precision_reason"] = precision_reason
   try:
     atomic_write_text(Path(run_dir) / "config.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
   except OSError as e:

@@ -17,7 +17,7 @@ class GAN:
   Variables live under `strategy` (the default strategy: one device); a
   batch given to `train_step` is the global batch, split across replicas.
   Speed settings left "auto" act as float32, no XLA, unfused (the
-  tutorial's step); `distribute.resolve_speed` picks the device's best.
+  tutorial's step); `speed.resolve` picks the device's best.
   """
 
   def __init__(self, config, image_shape, strategy=None, num_classes=0):

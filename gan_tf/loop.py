@@ -14,6 +14,7 @@ import tensorflow as tf
 from gan_tf import callbacks as callbacks_lib
 from gan_tf import config as config_lib
 from gan_tf import custom, distribute, recipes
+from gan_tf import speed as speed_lib
 from gan_tf import data as data_lib
 from gan_tf import serving as export_lib
 from gan_tf.checkpoints import BEST_DIR, SAVED_MARK, Checkpoints, RunLock, checkpoint_prefixes
@@ -31,6 +32,7 @@ class Run:
   steps_per_epoch: int
   batch_size: int
   start_epoch: int
+  precision_reason: str = ""  # Why the step runs in the precision it does.
 
 
 def default_callbacks(config, run_dir, data):
@@ -125,7 +127,7 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
   keras.utils.set_random_seed(config.seed)  # Initial weights and dropout masks.
 
   # The run's record keeps "auto", so it resumes as well on another device.
-  speed = distribute.resolve_speed(config, strategy)
+  speed, precision_reason = speed_lib.resolve(config, strategy)
   gan = GAN(speed, data.image_shape, strategy, data.num_classes)
   checkpoints = Checkpoints(
     gan.checkpoint(),
@@ -156,9 +158,9 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
       f"there now; put them back to continue, or choose another @run_dir to start over"
     )
   if chief:
-    config_lib.write_run_config(run_dir, config, data.image_shape, gan.num_classes, speed)
+    config_lib.write_run_config(run_dir, config, data.image_shape, gan.num_classes, speed, precision_reason)
 
-  run = Run(config, run_dir, gan, pipeline.steps_per_epoch, config.batch_size, start_epoch)
+  run = Run(config, run_dir, gan, pipeline.steps_per_epoch, config.batch_size, start_epoch, precision_reason)
   # Only the chief shows and writes anything besides checkpoints.
   cbs = default_callbacks(config, run_dir, data) + list(callbacks or []) if chief else []
   for cb in cbs:

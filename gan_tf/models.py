@@ -12,7 +12,9 @@ embedding of the label.
 """
 
 import contextlib
+import dataclasses
 import math
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -289,10 +291,29 @@ def dcgan_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_l
   return keras.Model(inputs, _unpacked(_logit(x, label, num_classes, spectral_norm), pack), name="dcgan_discriminator")
 
 
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+  """A built-in pair, and what runs it fastest on a CPU (`speed.resolve`
+  reads these; a user's networks get the defaults)."""
+
+  generator: Callable
+  discriminator: Callable
+  cpu_xla: bool = False  # XLA sped up the mlp's small dense layers, and slowed the dcgan's convolutions.
+  # Steps per compiled call: worth it where dispatch is a large share of a short step.
+  cpu_steps_per_execution: int = 1
+  cpu_bfloat16: bool = False  # Worth measuring bfloat16 (probe.py); the mlp's dense layers gained nothing (1.02x).
+
+
 ARCHITECTURES = {
-  "mlp": (mlp_generator, mlp_discriminator),
-  "dcgan": (dcgan_generator, dcgan_discriminator),
+  "mlp": Architecture(mlp_generator, mlp_discriminator, cpu_xla=True, cpu_steps_per_execution=8),
+  "dcgan": Architecture(dcgan_generator, dcgan_discriminator, cpu_bfloat16=True),
 }
+CUSTOM = Architecture(None, None)
+
+
+def architecture(arch) -> Architecture:
+  """The built-in architecture `arch`, or the defaults for a user's MODULE:FUNCTION."""
+  return CUSTOM if ":" in arch else ARCHITECTURES[arch]
 
 
 def build_generator(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False):
@@ -304,7 +325,7 @@ def build_generator(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm
     return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)[0]
   if arch not in ARCHITECTURES:
     raise UserError(f"unknown @arch={arch!r}; choose one of {', '.join(sorted(ARCHITECTURES))}")
-  return ARCHITECTURES[arch][0](latent_dim, tuple(image_shape), num_classes, sync_batchnorm, stock_layers)
+  return ARCHITECTURES[arch].generator(latent_dim, tuple(image_shape), num_classes, sync_batchnorm, stock_layers)
 
 
 def num_classes_of(generator) -> int:
@@ -333,7 +354,7 @@ def build(
   if ":" in arch:
     return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)
   generator = build_generator(arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers)
-  discriminator = ARCHITECTURES[arch][1](
+  discriminator = ARCHITECTURES[arch].discriminator(
     tuple(image_shape), num_classes, spectral_norm, stock_layers, pack=pack, pack_layout=pack_layout
   )
   return generator, discriminator

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import data, distribute
+from gan_tf import data, probe, speed
 from gan_tf import loop as train
 from gan_tf.config import Config
 from gan_tf.gan import GAN
@@ -32,7 +32,7 @@ def run_steps(mnist, arch, **options):
   options.setdefault("jit_compile", "false")  # Each option alone (the mlp's CPU default is XLA).
   options.setdefault("updates", "simultaneous")  # The reference's step, as bin/bench times it.
   config = Config(arch=arch, latent_dim=32, grid=2, batch_size=BATCH, **options).resolved()
-  config = distribute.resolve_speed(config, tf.distribute.get_strategy())
+  config, _ = speed.resolve(config, tf.distribute.get_strategy())
   keras.utils.set_random_seed(0)
   gan = GAN(config, (28, 28, 1))
   pipeline = data.Pipeline(mnist.take(STEPS * BATCH), BATCH, seed=0)
@@ -70,52 +70,36 @@ def test_fused_discriminator_flag():
 
 
 def test_auto_speed_settings_on_cpu(monkeypatch):
-  monkeypatch.setattr(distribute, "cpu_bfloat16_speedup", lambda: 1.0)  # A CPU without fast bfloat16.
+  # A CPU without fast bfloat16.
+  monkeypatch.setattr(probe, "choose", lambda: probe.Choice("float32", "bfloat16 ran 1.00x float32"))
 
-  def resolved(arch, replicas=1):
+  def resolved(arch, replicas=1, **settings):
     strategy = tf.distribute.get_strategy()
     if replicas > 1:  # Only its number of replicas is read.
       strategy = type("TwoReplicas", (), {"num_replicas_in_sync": replicas})()
-    return distribute.resolve_speed(Config(arch=arch).resolved(), strategy)
+    return speed.resolve(Config(arch=arch, **settings).resolved(), strategy)
 
-  dcgan, mlp = resolved("dcgan"), resolved("mlp")
+  dcgan, reason = resolved("dcgan")
   assert (dcgan.precision, dcgan.jit_compile, dcgan.steps_per_execution, dcgan.fused_discriminator) == (
     "float32",
     "false",
     1,
     "false",
   )
-  # XLA and 8 steps per call help the mlp's short dense step on CPU (README "Speed").
+  assert reason == "auto: bfloat16 ran 1.00x float32"
+  # The mlp's hints: XLA and 8 steps per call for its short dense step on CPU.
+  mlp, reason = resolved("mlp")
   assert (mlp.jit_compile, mlp.steps_per_execution) == ("true", 8)
-  assert resolved("mlp", replicas=2).jit_compile == "false"
+  assert reason == "auto: the CPU default for @arch=mlp"
+  assert resolved("mlp", replicas=2)[0].jit_compile == "false"
   # Set values are kept.
-  assert (
-    distribute.resolve_speed(Config(arch="mlp", jit_compile="false").resolved(), tf.distribute.get_strategy()).jit_compile
-    == "false"
-  )
+  assert resolved("mlp", jit_compile="false")[0].jit_compile == "false"
   # A CPU whose bfloat16 convolutions are fast gives the dcgan bfloat16, the mlp not (no gain measured).
-  monkeypatch.setattr(distribute, "cpu_bfloat16_speedup", lambda: 1.5)
-  assert resolved("dcgan").precision == "mixed_bfloat16"
-  assert resolved("mlp").precision == "float32"
-  assert (
-    distribute.resolve_speed(Config(arch="dcgan", precision="float32").resolved(), tf.distribute.get_strategy()).precision
-    == "float32"
-  )
-
-
-def test_bfloat16_speedup_is_measured_once_per_machine(tmp_path, monkeypatch):
-  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-  calls = []
-  measure = distribute._measure_bfloat16_speedup
-  monkeypatch.setattr(distribute, "_measure_bfloat16_speedup", lambda: calls.append(1) or measure(batch=4, rounds=2))
-  first = distribute.cpu_bfloat16_speedup()
-  assert 0 < first < 100 and calls == [1]
-  cache = json.loads((tmp_path / "gan_tf" / "device.json").read_text())
-  assert list(cache.values()) == [first] and "TensorFlow" in next(iter(cache))
-  assert distribute.cpu_bfloat16_speedup() == first and calls == [1]  # Read back, not measured again.
-  (tmp_path / "gan_tf" / "device.json").write_text("not json")  # A damaged cache is measured again.
-  distribute.cpu_bfloat16_speedup()
-  assert calls == [1, 1]
+  monkeypatch.setattr(probe, "choose", lambda: probe.Choice("mixed_bfloat16", "bfloat16 ran 1.50x float32"))
+  assert resolved("dcgan")[0].precision == "mixed_bfloat16"
+  assert resolved("mlp")[0].precision == "float32"
+  kept, reason = resolved("dcgan", precision="float32")
+  assert (kept.precision, reason) == ("float32", "set by @precision")
 
 
 def weights(run_dir):

@@ -1,0 +1,194 @@
+"""Does bfloat16 pay on this CPU? A paired timing, and a cache of trusted answers.
+
+bfloat16 ran the dcgan's step 1.59x float32 on one CPU and 0.62x on another
+with the same instruction set, so it is measured: the dcgan's costliest
+convolutions, forward and backward, in each precision. A shared machine's
+load comes and goes within seconds, so the two precisions are timed in
+turn, round after round (which goes first alternates), and the verdict is
+the median of the per-round ratios. A reading whose ratios spread too wide
+was taken under changing load: it is measured again, and if it stays
+untrusted, this run uses float32 and nothing is cached. A trusted reading is
+cached per CPU model and TensorFlow version, with when and how it was taken.
+"""
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+# bfloat16 must win clearly: the probe's convolutions are most, not all, of a step.
+MIN_SPEEDUP = 1.2
+# Interquartile range of the per-round ratios over their median, at most.
+MAX_SPREAD = 0.15
+ROUNDS = 15
+ATTEMPTS = 3
+METHOD = f"median of {ROUNDS} paired rounds, float32 time over bfloat16 time of the dcgan's two costliest convolutions"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+  speedup: float  # Median of the rounds' float32/bfloat16 time ratios.
+  spread: float  # Their interquartile range over the median.
+  rounds: int
+  measured: str  # ISO 8601, UTC.
+  method: str = METHOD
+
+  @property
+  def trusted(self) -> bool:
+    return self.spread <= MAX_SPREAD
+
+  @property
+  def date(self) -> str:
+    return self.measured[:10]
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+  precision: str  # "mixed_bfloat16" or "float32".
+  reason: str  # One clause: why.
+
+
+def cache_path() -> Path:
+  return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gan_tf" / "device.json"
+
+
+def device_key() -> str:
+  import tensorflow as tf
+
+  return f"{_cpu_model()} | {platform.machine()} | {os.cpu_count()} cores | TensorFlow {tf.__version__}"
+
+
+def choose(measure=None) -> Choice:
+  """mixed_bfloat16 or float32 for the dcgan on this CPU, and why: from the
+  cache when it holds a trusted reading, else measured now."""
+  cached = read_cache().get(device_key())
+  if cached is not None:
+    return _verdict(cached, f"cached {cached.date}")
+  reading = measure_until_trusted(measure)
+  if not reading.trusted:
+    return Choice(
+      "float32",
+      f"bfloat16 vs float32 could not be measured steadily (ratios spread {reading.spread:.0%}, "
+      f"median {reading.speedup:.2f}x): float32 for this run, measured again next run",
+    )
+  write_cache(reading)
+  return _verdict(reading, "measured now")
+
+
+def _verdict(reading: Reading, when: str) -> Choice:
+  again = "gan-tf probe measures again"
+  if reading.speedup >= MIN_SPEEDUP:
+    return Choice("mixed_bfloat16", f"bfloat16 ran {reading.speedup:.2f}x float32 on this CPU ({when}; {again})")
+  return Choice("float32", f"bfloat16 ran {reading.speedup:.2f}x float32 on this CPU, under {MIN_SPEEDUP}x ({when}; {again})")
+
+
+def measure_until_trusted(measure=None, attempts=ATTEMPTS) -> Reading:
+  """Up to `attempts` readings; the first trusted one, else the steadiest."""
+  measure = measure or measure_bfloat16_speedup
+  readings = []
+  for _ in range(attempts):
+    readings.append(measure())
+    if readings[-1].trusted:
+      return readings[-1]
+  return min(readings, key=lambda r: r.spread)
+
+
+def paired_reading(time_float32, time_bfloat16, rounds=ROUNDS) -> Reading:
+  """Times the two in turn, `rounds` times, alternating which goes first."""
+  ratios = []
+  for i in range(rounds):
+    if i % 2:
+      b = time_bfloat16()
+      f = time_float32()
+    else:
+      f = time_float32()
+      b = time_bfloat16()
+    ratios.append(f / b)
+  median = float(np.median(ratios))
+  q25, q75 = np.percentile(ratios, [25, 75])
+  now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+  return Reading(median, float((q75 - q25) / median), rounds, now)
+
+
+def measure_bfloat16_speedup(batch=32, rounds=ROUNDS, calls=2) -> Reading:
+  """The dcgan's two largest convolutions at the shapes of its 28x28 step, forward and backward."""
+  import tensorflow as tf
+
+  def timer(dtype):
+    shapes = ([batch, 7, 7, 256], [5, 5, 128, 256], [batch, 14, 14, 64], [5, 5, 64, 128])
+    args = [tf.cast(tf.random.stateless_normal(s, seed=[0, i]) * 0.05, dtype) for i, s in enumerate(shapes)]
+
+    @tf.function
+    def step(x, k, x2, k2):
+      with tf.GradientTape() as tape:
+        tape.watch([x, k, x2, k2])
+        y = tf.nn.conv2d_transpose(x, k, [batch, 7, 7, 128], 1, padding="SAME")
+        z = tf.nn.conv2d(x2, k2, 2, padding="SAME")
+        loss = tf.reduce_sum(tf.cast(y, tf.float32)) + tf.reduce_sum(tf.cast(z, tf.float32))
+      return tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32)) for g in tape.gradient(loss, [x, k, x2, k2])])
+
+    step(*args).numpy()  # Compiles.
+
+    def seconds():
+      start = time.perf_counter()
+      for _ in range(calls):
+        step(*args).numpy()
+      return time.perf_counter() - start
+
+    return seconds
+
+  return paired_reading(timer(tf.float32), timer(tf.bfloat16), rounds)
+
+
+def read_cache() -> dict:
+  """Trusted readings by device key; entries of another form (older versions
+  cached a bare number, however it was measured) count as absent."""
+  try:
+    raw = json.loads(cache_path().read_text())
+  except (OSError, ValueError):
+    return {}
+  readings = {}
+  for key, entry in raw.items() if isinstance(raw, dict) else ():
+    try:
+      reading = Reading(**entry)
+    except TypeError:
+      continue
+    if reading.trusted:
+      readings[key] = reading
+  return readings
+
+
+def write_cache(reading: Reading) -> None:
+  from gan_tf.fileio import atomic_write_text
+
+  entries = {key: dataclasses.asdict(r) for key, r in read_cache().items()}
+  entries[device_key()] = dataclasses.asdict(reading)
+  try:
+    cache_path().parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cache_path(), json.dumps(entries, indent=2, sort_keys=True) + "\n")
+  except OSError:
+    pass  # An unwritable cache only means measuring again next time.
+
+
+def forget() -> None:
+  """Drops this device's cached reading, so the next choice measures."""
+  entries = {key: dataclasses.asdict(r) for key, r in read_cache().items() if key != device_key()}
+  if cache_path().exists():
+    from gan_tf.fileio import atomic_write_text
+
+    atomic_write_text(cache_path(), json.dumps(entries, indent=2, sort_keys=True) + "\n")
+
+
+def _cpu_model() -> str:
+  try:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or "unknown CPU"

@@ -1,0 +1,93 @@
+"""The bfloat16 probe: a paired median that load cannot fool, and no cache of readings it cannot trust."""
+
+import json
+
+import numpy as np
+import pytest
+
+from gan_tf import probe
+
+TRUE_SPEEDUP = 1.6  # Of the simulated CPU below: bfloat16 takes 1/1.6 of float32's time.
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+  return tmp_path
+
+
+def timers(load=0.0, factor=5.0, seed=0):
+  """float32 and bfloat16 timers of a CPU on which bfloat16 runs TRUE_SPEEDUP
+  times faster; `load` is the share of calls another tenant slows, each by a
+  random factor up to `factor` (bursts that hit one precision and not the other)."""
+  rng = np.random.default_rng(seed)
+
+  def timer(seconds):
+    return lambda: seconds * (rng.uniform(1.5, factor) if rng.random() < load else 1.0)
+
+  return timer(1.0), timer(1.0 / TRUE_SPEEDUP)
+
+
+def test_paired_median_reads_through_bursts_of_load():
+  quiet = probe.paired_reading(*timers())
+  assert quiet.speedup == pytest.approx(TRUE_SPEEDUP) and quiet.spread == 0 and quiet.trusted
+  # A quarter of all calls slowed up to 5x: the best-of-each that was used
+  # before could land anywhere; the median of paired ratios stays put.
+  loaded = probe.paired_reading(*timers(load=0.25, seed=3))
+  assert loaded.speedup == pytest.approx(TRUE_SPEEDUP, rel=0.05)
+
+
+def test_a_reading_under_load_does_not_stick(cache_dir):
+  calls = []
+
+  def measure(load):
+    def reading():
+      calls.append(load)
+      return probe.paired_reading(*timers(load=load, seed=len(calls)))
+
+    return reading
+
+  # Under heavy load the ratios spread wide: measured again (3 attempts),
+  # then float32 for this run only, and nothing cached.
+  choice = probe.choose(measure(0.6))
+  assert calls == [0.6] * probe.ATTEMPTS
+  assert choice.precision == "float32" and "measured again next run" in choice.reason
+  assert probe.read_cache() == {} and not (cache_dir / "gan_tf" / "device.json").exists()
+  # The next run, on a quiet machine, measures and gets bfloat16, and caches it.
+  choice = probe.choose(measure(0.0))
+  assert choice.precision == "mixed_bfloat16" and "measured now" in choice.reason
+  entry = json.loads((cache_dir / "gan_tf" / "device.json").read_text())[probe.device_key()]
+  assert entry["speedup"] == pytest.approx(TRUE_SPEEDUP) and entry["method"] == probe.METHOD
+  assert entry["rounds"] == probe.ROUNDS and entry["measured"][:4].isdigit()
+  # And every run after reads it back, with its date.
+  calls.clear()
+  choice = probe.choose(measure(0.6))
+  assert calls == [] and choice.precision == "mixed_bfloat16"
+  assert f"cached {entry['measured'][:10]}" in choice.reason
+
+
+def test_a_cached_number_of_an_older_version_is_measured_again(cache_dir):
+  # Older versions cached a bare ratio however it was measured (1.08x under load).
+  (cache_dir / "gan_tf").mkdir()
+  (cache_dir / "gan_tf" / "device.json").write_text(json.dumps({probe.device_key(): 1.08}))
+  assert probe.read_cache() == {}
+  choice = probe.choose(lambda: probe.paired_reading(*timers()))
+  assert choice.precision == "mixed_bfloat16" and "measured now" in choice.reason
+  (cache_dir / "gan_tf" / "device.json").write_text("not json")  # A damaged cache is measured again too.
+  assert "measured now" in probe.choose(lambda: probe.paired_reading(*timers())).reason
+
+
+def test_slow_bfloat16_keeps_float32_and_forget_measures_again():
+  slow = lambda: probe.paired_reading(lambda: 1.0, lambda: 1.0 / 1.1)  # noqa: E731
+  choice = probe.choose(slow)
+  assert choice.precision == "float32" and "1.10x" in choice.reason and "under 1.2x" in choice.reason
+  assert probe.device_key() in probe.read_cache()
+  probe.forget()
+  assert probe.read_cache() == {}
+
+
+def test_the_real_measurement(cache_dir):
+  reading = probe.measure_bfloat16_speedup(batch=4, rounds=3, calls=1)
+  assert reading.rounds == 3 and 0.05 < reading.speedup < 20 and reading.spread >= 0
+  probe.write_cache(reading) if reading.trusted else None
+  assert (probe.device_key() in probe.read_cache()) == reading.trusted
