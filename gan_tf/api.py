@@ -11,13 +11,14 @@ from gan_tf.config import Config
 from gan_tf.errors import ConfigError, UserError
 
 
-def train(config: Config, run_dir, dataset=None, callbacks=None) -> dict:
+def train(config: Config, run_dir, dataset=None, callbacks=None, default_callbacks=True) -> dict:
   """Trains to `config.epochs` epochs in all, continuing the run in `run_dir`
   if there is one (as the `train` command does), and returns the last
   epoch's logs (empty if the run was already that far).
 
   `dataset` (a `gan_tf.data.ImageSet`) replaces the one the config names;
-  `callbacks` are `gan_tf.callbacks.Callback`s run beside the default ones.
+  `callbacks` are `gan_tf.callbacks.Callback`s run after the default ones
+  (`gan_tf.callbacks.defaults`), or instead of them with `default_callbacks=False`.
   A stop on SIGINT or SIGTERM saves a checkpoint and raises
   `gan_tf.errors.Interrupted`.
   """
@@ -25,7 +26,7 @@ def train(config: Config, run_dir, dataset=None, callbacks=None) -> dict:
     raise TypeError(f"train() takes a gan_tf.Config, not {type(config).__name__}")
   from gan_tf import loop
 
-  return loop.train(config, run_dir, dataset=dataset, callbacks=callbacks)
+  return loop.train(config, run_dir, dataset=dataset, callbacks=callbacks, default_callbacks=default_callbacks)
 
 
 class Generator:
@@ -53,13 +54,12 @@ class _RunGenerator(Generator):
   """The sampling generator of a run directory's checkpoint."""
 
   def __init__(self, run_dir, best=False, sample_from=None, bn_stats=None):
-    from gan_tf import config as config_lib
-    from gan_tf import loop
+    from gan_tf import restore, rundir
 
-    self.keras_model, self.config = loop.restore_generator(run_dir, sample_from, bn_stats, best=best)
+    self.keras_model, self.config = restore.restore_generator(run_dir, sample_from, bn_stats, best=best)
     self.latent_dim = self.config.latent_dim
-    self.image_shape = tuple(config_lib.load_image_shape(run_dir))
-    self.num_classes = config_lib.load_num_classes(run_dir) if self.config.conditional else 0
+    self.image_shape = tuple(rundir.image_shape(run_dir))
+    self.num_classes = rundir.num_classes(run_dir) if self.config.conditional else 0
 
   def __call__(self, noise, labels=None):
     from gan_tf import serving

@@ -352,3 +352,16 @@ def _hms(seconds):
 
 def _metrics(values):
   return " ".join(f"{k} {values[k]:.4f}" for k in ("d_loss", "g_loss", "d_acc"))
+
+
+def defaults(config, run_dir, data) -> list:
+  """The callbacks every run has, as its settings ask."""
+  cbs = [SampleGrid(run_dir, config.sample_every)]
+  if config.eval_every:
+    cbs.append(Evaluation(run_dir, config.eval_every, config.eval_num, data))
+  cbs += [History(run_dir), LossPlot(run_dir), TensorBoard(run_dir)]
+  if config.progress_gif:
+    cbs.append(ProgressGif(run_dir))
+  if config.progress:
+    cbs.append(Progress())
+  return cbs

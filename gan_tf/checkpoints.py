@@ -1,9 +1,7 @@
 """The run's checkpoints: restore the newest readable one; save by epoch, by
 time, and when asked to stop; one training process per run directory."""
 
-import fcntl
 import json
-import os
 import re
 import shutil
 import sys
@@ -15,11 +13,7 @@ import tensorflow as tf
 from gan_tf import distribute
 from gan_tf.errors import UserError
 from gan_tf.fileio import atomic_write_text
-
-BEST_DIR = "best"
-# Written beside the first checkpoint a run saves, so that a run whose
-# checkpoints have all gone is refused rather than silently started over.
-SAVED_MARK = ".saved"
+from gan_tf.rundir import BEST_DIR, SAVED_MARK
 
 _NUMBERED = re.compile(r"^ckpt-(\d+)\.index$")
 
@@ -191,32 +185,3 @@ def _unreadable(prefix):
   except (tf.errors.OpError, ValueError, IndexError, KeyError, RuntimeError) as e:
     return e
   return None
-
-
-class RunLock:
-  """An exclusive lock on the run directory. The kernel releases it when the
-  process ends, however it ends, so a crash never leaves it stuck."""
-
-  def __init__(self, run_dir):
-    self.path = Path(run_dir) / ".lock"
-    self.fd = None
-
-  def __enter__(self):
-    try:
-      self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-      raise UserError(f"cannot open the run's lock file {self.path}: {e.strerror}; remove it if it is not a file") from None
-    try:
-      fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "another process"
-      os.close(self.fd)
-      raise UserError(
-        f"{self.path.parent} is in use by a running training ({holder}); wait for it to finish or choose another @run_dir"
-      ) from None
-    os.ftruncate(self.fd, 0)
-    os.pwrite(self.fd, f"pid {os.getpid()}".encode(), 0)
-    return self
-
-  def __exit__(self, *exc):
-    os.close(self.fd)  # Releases the lock.

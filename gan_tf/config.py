@@ -2,21 +2,15 @@
 
 Field names are the settings' names, and the command line's flags have the
 same names, so a run's `flags.txt` (written from this object) can be passed
-back with `--flagfile`.
+back with `--flagfile`. The run directory's record of a config is rundir.py's.
 """
 
 import dataclasses
 import json
-from pathlib import Path
 
 from gan_tf import recipes
 from gan_tf import settings as settings_lib
-from gan_tf.errors import ConfigError, UserError
-from gan_tf.fileio import atomic_write_text
-from gan_tf.settings import ARCHS, LOSSES, PACK_LAYOUTS, PRECISIONS, RECIPE_NAMES, UPDATES  # noqa: F401
-
-IDENTITY_FIELDS = settings_lib.IDENTITY
-SPEED_FIELDS = settings_lib.SPEED
+from gan_tf.errors import ConfigError
 
 
 class _ConfigMethods:
@@ -76,13 +70,10 @@ class _ConfigMethods:
 
   @classmethod
   def from_json(cls, text: str) -> "Config":
+    """The config of `to_json`'s text; keys that are no setting are ignored."""
     raw = json.loads(text)
     if not isinstance(raw, dict):
       raise ValueError("not a JSON object")
-    raw.setdefault("pack", 1)  # Runs from before packs judged each image alone,
-    # and runs from before pack layouts stacked their packs (a layout of no
-    # pack is the default's, so that a run resumes without naming one).
-    raw.setdefault("pack_layout", "channels" if raw["pack"] > 1 else "fold")
     return cls(**{k: v for k, v in raw.items() if k in settings_lib.BY_NAME})
 
 
@@ -124,53 +115,3 @@ def _init(self, **settings):
 
 _init.__doc__ = "Config(**settings): see the class's docstring."
 Config.__init__ = _init
-
-
-def load_run_config(run_dir) -> Config | None:
-  """The config a run directory was started with, or None for a new run."""
-  path = Path(run_dir) / "config.json"
-  if not path.exists():
-    return None
-  try:
-    return Config.from_json(path.read_text())
-  except (ValueError, TypeError, KeyError) as e:
-    raise UserError(f"{path} is not a valid run config ({e}); remove it or choose another @run_dir") from None
-
-
-def write_run_config(run_dir, config: Config, image_shape, num_classes=0, speed: Config | None = None, precision_reason="") -> None:
-  """`config.json` (the config plus the data's image shape, for a
-  conditional run its number of classes, and the speed settings "auto"
-  became on this device, and why that precision, under "resolved_speed") and `flags.txt`."""
-  record = json.loads(config.to_json())
-  record["image_shape"] = list(image_shape)
-  record["num_classes"] = num_classes
-  if speed is not None:
-    record["resolved_speed"] = {name: getattr(speed, name) for name in SPEED_FIELDS}
-    record["resolved_speed"]["precision_reason"] = precision_reason
-  try:
-    atomic_write_text(Path(run_dir) / "config.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
-  except OSError as e:
-    raise UserError(f"cannot write {Path(run_dir) / 'config.json'}: {e.strerror}") from None
-  # The run directory too, so `train --flagfile=RUN/flags.txt` continues this run from anywhere.
-  atomic_write_text(Path(run_dir) / "flags.txt", config.to_flagfile() + f"--checkpoint_dir={Path(run_dir).resolve()}\n")
-
-
-def load_image_shape(run_dir) -> tuple:
-  return tuple(json.loads((Path(run_dir) / "config.json").read_text())["image_shape"])
-
-
-def load_num_classes(run_dir) -> int:
-  return int(json.loads((Path(run_dir) / "config.json").read_text()).get("num_classes", 0))
-
-
-def check_resumable(config: Config, run_dir) -> None:
-  """Refuses to continue a run whose checkpointed shapes differ from `config`."""
-  previous = load_run_config(run_dir)
-  if previous is None:
-    return
-  for name in IDENTITY_FIELDS:
-    old, new = getattr(previous, name), getattr(config, name)
-    if old != new:
-      raise ConfigError(
-        name, f"{run_dir} holds a run with @{name}={old}, not {new}; pass @{name}={old} to resume it or choose a new @run_dir"
-      )

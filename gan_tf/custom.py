@@ -75,13 +75,12 @@ def _check(arch, generator, discriminator, latent_dim, image_shape, num_classes)
   labels = np.zeros((2,), np.int32)
   images = np.zeros((2, *image_shape), np.float32)
   conditional = " and labels" if num_classes else ""
-  try:
-    fake = generator([noise, labels] if num_classes else noise, training=False)
-  except Exception as e:
-    raise ConfigError(
-      "arch",
-      f"@arch={arch}: the generator does not take noise [N, {latent_dim}]{conditional}: {type(e).__name__}: {_first_line(e)}",
-    ) from None
+  fake = _call(
+    arch,
+    generator,
+    [noise, labels] if num_classes else noise,
+    f"the generator does not take noise [N, {latent_dim}]{conditional}",
+  )
   if tuple(fake.shape) != (2, *image_shape):
     raise ConfigError(
       "arch",
@@ -89,19 +88,25 @@ def _check(arch, generator, discriminator, latent_dim, image_shape, num_classes)
       f"data's are {image_shape}; build it for image_shape (or pass @image_size and "
       f"@channels to match it)",
     )
-  try:
-    logits = discriminator([images, labels] if num_classes else images, training=False)
-  except Exception as e:
-    raise ConfigError(
-      "arch",
-      f"@arch={arch}: the discriminator does not take images {image_shape}{conditional}: {type(e).__name__}: {_first_line(e)}",
-    ) from None
+  logits = _call(
+    arch,
+    discriminator,
+    [images, labels] if num_classes else images,
+    f"the discriminator does not take images {image_shape}{conditional}",
+  )
   if tuple(logits.shape) not in ((2,), (2, 1)):
     raise ConfigError(
       "arch",
       f"@arch={arch}: the discriminator must give one logit per image, shape [N, 1]; it "
       f"gives {tuple(logits.shape)[1:]} per image",
     )
+
+
+def _call(arch, model, inputs, failure):
+  try:
+    return model(inputs, training=False)
+  except Exception as e:
+    raise ConfigError("arch", f"@arch={arch}: {failure}: {type(e).__name__}: {_first_line(e)}") from None
 
 
 def _first_line(error):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gan_tf.errors import DataError
+from gan_tf.images import center_square, from_uint8
 
 IDX_PREFIXES = {"train": ("train",), "test": ("t10k",), "train+test": ("train", "t10k")}
 _UBYTE = 0x08
@@ -83,17 +84,9 @@ def convert(data: ImageSet, image_size: int = 0, channels: int = 0) -> ImageSet:
       luma = images[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
       images = np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
   if image_size and images.shape[1:3] != (image_size, image_size):
-    import tensorflow as tf
-
-    h, w = images.shape[1:3]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    square = images[:, top : top + side, left : left + side]
-    out = []
-    for start in range(0, len(square), 2048):  # Bounded memory for large sets.
-      resized = tf.image.resize(square[start : start + 2048], (image_size, image_size), antialias=True)
-      out.append(np.clip(np.rint(resized.numpy()), 0, 255).astype(np.uint8))
-    images = np.concatenate(out) if out else np.zeros((0, image_size, image_size, square.shape[-1]), np.uint8)
+    # In parts: bounded memory for large sets.
+    out = [center_square(images[start : start + 2048], image_size).numpy() for start in range(0, len(images), 2048)]
+    images = np.concatenate(out) if out else np.zeros((0, image_size, image_size, images.shape[-1]), np.uint8)
   if images is data.images:
     return data
   return ImageSet(images, data.labels, data.name, data.class_names)
@@ -279,14 +272,9 @@ def load_folder(directory, split: str = "train", image_size: int = 0, channels: 
     )
   converted = []
   for picture in pictures:
-    picture = picture.convert("RGB" if channels == 3 else "L")
-    if image_size:
-      w, h = picture.size
-      side = min(w, h)
-      left, top = (w - side) // 2, (h - side) // 2
-      picture = picture.crop((left, top, left + side, top + side)).resize((image_size, image_size), Image.Resampling.LANCZOS)
-    array = np.asarray(picture, np.uint8)
-    converted.append(array[..., None] if array.ndim == 2 else array)
+    array = np.asarray(picture.convert("RGB" if channels == 3 else "L"), np.uint8)
+    array = array[..., None] if array.ndim == 2 else array
+    converted.append(center_square(array, image_size).numpy() if image_size else array)
   labels = np.array([classes.index(p.relative_to(directory).parts[0]) if classes else -1 for p in paths], np.int64)
   return ImageSet(np.stack(converted), labels, f"folder:{directory}", classes or None)
 
@@ -324,12 +312,7 @@ def load_tfds(name: str, split: str = "train", data_dir: str | None = None, imag
     def square(example):
       picture = example["image"]
       if None in shape[:2]:  # Central square, resized as it is read: only fixed-size images are held.
-        h, w = tf.shape(picture)[0], tf.shape(picture)[1]
-        side = tf.minimum(h, w)
-        picture = tf.image.crop_to_bounding_box(picture, (h - side) // 2, (w - side) // 2, side, side)
-        picture = tf.cast(
-          tf.clip_by_value(tf.round(tf.image.resize(picture, (image_size, image_size), antialias=True)), 0, 255), tf.uint8
-        )
+        picture = center_square(picture, image_size)
       return {"image": picture, "label": example.get("label", tf.constant(-1, tf.int64))}
 
     try:
@@ -433,6 +416,5 @@ class Pipeline:
 
 
 def _normalise(images, labels):
-  import tensorflow as tf
 
-  return tf.cast(images, tf.float32) / 127.5 - 1.0, labels
+  return from_uint8(images), labels

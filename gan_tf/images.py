@@ -15,6 +15,27 @@ def to_uint8(images) -> np.ndarray:
   return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def from_uint8(images):
+  """uint8 pixels to float32 in [-1, 1]: a NumPy array stays one, a tensor stays one."""
+  if isinstance(images, np.ndarray):
+    return images.astype(np.float32) / 127.5 - 1.0
+  import tensorflow as tf
+
+  return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def center_square(images, size):
+  """The central square of an image [H, W, C] or of each of a batch [N, H, W, C],
+  resized to `size` x `size` with antialiasing: a uint8 tensor."""
+  import tensorflow as tf
+
+  shape = tf.shape(images)
+  h, w = shape[-3], shape[-2]
+  side = tf.minimum(h, w)
+  square = tf.image.crop_to_bounding_box(images, (h - side) // 2, (w - side) // 2, side, side)
+  return tf.cast(tf.clip_by_value(tf.round(tf.image.resize(square, (size, size), antialias=True)), 0, 255), tf.uint8)
+
+
 def grid(images, rows=None, pad=2) -> np.ndarray:
   """Tiles `[N, H, W, C]` images in [-1, 1] into one uint8 `[H', W', C]` picture."""
   images = to_uint8(images)

@@ -13,11 +13,11 @@ import tensorflow as tf
 
 from gan_tf import callbacks as callbacks_lib
 from gan_tf import config as config_lib
-from gan_tf import custom, distribute, recipes
-from gan_tf import speed as speed_lib
+from gan_tf import custom, distribute, recipes, rundir
 from gan_tf import data as data_lib
 from gan_tf import serving as export_lib
-from gan_tf.checkpoints import BEST_DIR, SAVED_MARK, Checkpoints, RunLock, checkpoint_prefixes
+from gan_tf import speed as speed_lib
+from gan_tf.checkpoints import Checkpoints
 from gan_tf.errors import Interrupted, TrainingDiverged, UserError
 from gan_tf.gan import GAN
 
@@ -35,19 +35,9 @@ class Run:
   precision_reason: str = ""  # Why the step runs in the precision it does.
 
 
-def default_callbacks(config, run_dir, data):
-  cbs = [callbacks_lib.SampleGrid(run_dir, config.sample_every)]
-  if config.eval_every:
-    cbs.append(callbacks_lib.Evaluation(run_dir, config.eval_every, config.eval_num, data))
-  cbs += [callbacks_lib.History(run_dir), callbacks_lib.LossPlot(run_dir), callbacks_lib.TensorBoard(run_dir)]
-  if config.progress_gif:
-    cbs.append(callbacks_lib.ProgressGif(run_dir))
-  if config.progress:
-    cbs.append(callbacks_lib.Progress())
-  return cbs
-
-
-def train(config: config_lib.Config, run_dir, dataset: data_lib.ImageSet | None = None, callbacks=None) -> dict:
+def train(
+  config: config_lib.Config, run_dir, dataset: data_lib.ImageSet | None = None, callbacks=None, default_callbacks=True
+) -> dict:
   """Trains to `config.epochs` in total, continuing the run in `run_dir` if there is one.
 
   `dataset` replaces the one named by the config (tests pass a slice).
@@ -58,11 +48,8 @@ def train(config: config_lib.Config, run_dir, dataset: data_lib.ImageSet | None 
   if recipes.is_custom(config.arch):
     custom.load_function(config.arch)  # A module that does not import fails here, before any work.
   run_dir = Path(run_dir)
-  if any(c in str(run_dir) for c in "*?[]"):
-    # TensorFlow's CheckpointManager prunes old checkpoints by glob pattern:
-    # such a name would match, and delete, another directory's checkpoints.
-    raise UserError(f"@run_dir={run_dir} holds a glob character ([, ], * or ?); choose a name without them")
-  config_lib.check_resumable(config, run_dir)
+  rundir.check_name(run_dir)
+  rundir.check_resumable(config, run_dir)
   if config.export_dir:
     export_lib.check_export_dir(config.export_dir)
     if Path(config.export_dir).resolve() == run_dir.resolve():
@@ -76,34 +63,24 @@ def train(config: config_lib.Config, run_dir, dataset: data_lib.ImageSet | None 
     )
   own_dir = distribute.write_dir(run_dir, strategy)
   new_dir = not own_dir.exists()
-  _make_writable_dir(own_dir)
+  rundir.make_writable(own_dir)
   # Under multi-worker training a stop must be agreed by all workers, which
   # TensorFlow's PreemptionCheckpointHandler does; elsewhere a signal handler.
   stops = contextlib.nullcontext(_StopState()) if distribute.is_multi_worker(strategy) else _stop_requests()
   try:
-    with RunLock(own_dir), stops as stop:
+    with rundir.RunLock(own_dir), stops as stop:
       try:
-        _remove_leftovers(own_dir)
-        return _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop)
+        rundir.remove_leftovers(own_dir)
+        return _train(config, run_dir, own_dir, strategy, dataset, callbacks, default_callbacks, stop)
       finally:
         distribute.remove_worker_dir(run_dir, own_dir)
   except BaseException:
-    if new_dir and own_dir.is_dir() and set(p.name for p in own_dir.iterdir()) <= {".lock"}:
+    if new_dir and rundir.is_empty(own_dir):
       shutil.rmtree(own_dir, ignore_errors=True)  # A run that failed before writing anything leaves nothing behind.
     raise
 
 
-def _remove_leftovers(run_dir: Path) -> None:
-  """What a killed run of this directory left half-written: TensorFlow's
-  checkpoint temporaries and this package's temporary files (written, then
-  renamed). Only the process holding the run's lock calls this."""
-  for path in [*run_dir.glob("ckpt-*_temp"), *run_dir.glob("checkpoint.tmp*"), *run_dir.glob(f"{BEST_DIR}/ckpt-*_temp")]:
-    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-  for path in [*run_dir.glob(".*.tmp"), *run_dir.glob("samples/.*.tmp"), *run_dir.glob(f"{BEST_DIR}/.*.tmp")]:
-    path.unlink(missing_ok=True)
-
-
-def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
+def _train(config, run_dir, own_dir, strategy, dataset, callbacks, default_callbacks, stop):
   chief = own_dir == run_dir
   if dataset is None:
     data = data_lib.load(config.dataset, config.split, config.data_dir, config.image_size, config.channels)
@@ -152,17 +129,18 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, stop):
   preemption = checkpoints.preemption_handler(strategy, preempted)
   start_epoch = int(gan.epoch.numpy())
   global_step = int(gan.step.numpy())  # Kept on the host too, so the loop never reads it from the device.
-  if global_step == 0 and chief and (run_dir / SAVED_MARK).exists():
+  if global_step == 0 and chief and (run_dir / rundir.SAVED_MARK).exists():
     raise UserError(
       f"{run_dir} saved checkpoints before (its history records {_history_epochs(run_dir)} epochs), but none is "
       f"there now; put them back to continue, or choose another @run_dir to start over"
     )
   if chief:
-    config_lib.write_run_config(run_dir, config, data.image_shape, gan.num_classes, speed, precision_reason)
+    rundir.write(run_dir, config, data.image_shape, gan.num_classes, speed, precision_reason)
 
   run = Run(config, run_dir, gan, pipeline.steps_per_epoch, config.batch_size, start_epoch, precision_reason)
   # Only the chief shows and writes anything besides checkpoints.
-  cbs = default_callbacks(config, run_dir, data) + list(callbacks or []) if chief else []
+  defaults = callbacks_lib.defaults(config, run_dir, data) if default_callbacks else []
+  cbs = defaults + list(callbacks or []) if chief else []
   for cb in cbs:
     cb.on_train_begin(run)
 
@@ -250,16 +228,6 @@ def _check_finite(gan, epoch, run_dir):
     )
 
 
-def _make_writable_dir(run_dir: Path):
-  try:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    probe = run_dir / f".write-test-{id(run_dir)}"
-    probe.touch()
-    probe.unlink()
-  except OSError as e:
-    raise UserError(f"cannot write to @run_dir={run_dir}: {e.strerror}") from None
-
-
 class _StopState:
   signum = 0
   protected = False  # While set, a second signal is held (forced) rather than raised.
@@ -290,19 +258,3 @@ def _stop_requests():
   finally:
     for s, h in previous.items():
       signal.signal(s, h)
-
-
-def restore_generator(run_dir, sample_from=None, bn_stats=None, best=False):
-  """The sampling generator of the latest checkpoint in `run_dir` (or of its
-  best by FID) (see `GAN.sampler`; None takes the run's settings), and the
-  run's config. A conditional generator takes `[noise, labels]`."""
-  run_dir = Path(run_dir)
-  config = config_lib.load_run_config(run_dir)
-  if config is None or not checkpoint_prefixes(run_dir):
-    raise UserError(f"{run_dir} holds no checkpoint of a gan-tf run; train one first")
-  source = run_dir / BEST_DIR if best else run_dir
-  if best and not checkpoint_prefixes(source):
-    raise UserError(f"{run_dir} has no best checkpoint; train with @eval_every=N to keep one")
-  gan = GAN(config.resolved(), config_lib.load_image_shape(run_dir), num_classes=config_lib.load_num_classes(run_dir))
-  Checkpoints(gan.checkpoint(), source, read_only=True).restore()
-  return gan.sampler(sample_from, bn_stats), config

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from gan_tf.errors import UserError
 from gan_tf.fileio import atomic_write_text
+from gan_tf.images import from_uint8
 
 FEATURES_LAYER = "features"
 K_NEAREST = 3
@@ -212,7 +213,7 @@ def load_classifier(data, cache_dir=None, epochs=8, verbose=True) -> Classifier:
   order = rng.permutation(len(data))
   held = order[: len(data) // 10]
   fit = order[len(data) // 10 :]
-  x = data.images.astype(np.float32) / 127.5 - 1.0
+  x = from_uint8(data.images)
   keras.utils.set_random_seed(0)
   model = _classifier_model(data.image_shape, num_classes)
   model.compile(
@@ -267,7 +268,7 @@ def evaluate(generate, latent_dim, data, classifier, num=10000, seed=0, num_clas
     raise UserError(f"@num must be at least {2 * (K_NEAREST + 1)}, got {num}")
   n = min(num, len(data))
   order = np.random.default_rng(seed + 1).permutation(len(data))
-  real = data.images[order].astype(np.float32) / 127.5 - 1.0
+  real = from_uint8(data.images[order])
   labels = np.arange(n, dtype=np.int32) % num_classes if num_classes else None
   if num_classes and num_classes != classifier.num_classes:
     raise UserError(f"the generator knows {num_classes} classes but the data has {classifier.num_classes}")

@@ -87,6 +87,11 @@ def _image_size_rule(value):
   return value == 0 or value >= 4
 
 
+def _lr(name, network):
+  help_ = f"{network} learning rate (default: the recipe's)."
+  return _s(name, float, None, help_, "optimisation", rule=(lambda v: v > 0, "positive"), from_recipe=True)
+
+
 def _s(name, type_, default, help_, group, **kw):
   return Setting(name, type_, default, help_, group, **kw)
 
@@ -175,24 +180,8 @@ SETTINGS = (
     choices=RECIPE_NAMES,
   ),
   _s("epochs", int, 50, "Total epochs: a resumed run trains until it has this many.", "optimisation", rule=POSITIVE),
-  _s(
-    "g_lr",
-    float,
-    None,
-    "Generator learning rate (default: the recipe's).",
-    "optimisation",
-    rule=(lambda v: v > 0, "positive"),
-    from_recipe=True,
-  ),
-  _s(
-    "d_lr",
-    float,
-    None,
-    "Discriminator learning rate (default: the recipe's).",
-    "optimisation",
-    rule=(lambda v: v > 0, "positive"),
-    from_recipe=True,
-  ),
+  _lr("g_lr", "Generator"),
+  _lr("d_lr", "Discriminator"),
   _s(
     "beta_1",
     float,
@@ -345,7 +334,7 @@ SETTINGS = (
     "export_dir",
     str,
     None,
-    "If set, export the generator as a SavedModel here at the end.",
+    "If set, export the generator as a SavedModel here at the end (a directory; an export already there is replaced whole).",
     "outputs",
     rule=(bool, "a directory path"),
   ),

@@ -14,7 +14,8 @@ from conftest import ROOT, write_idx
 import gan_tf
 from gan_tf import callbacks, serving
 from gan_tf import loop as train
-from gan_tf.checkpoints import SAVED_MARK, Checkpoints
+from gan_tf.checkpoints import Checkpoints
+from gan_tf.rundir import SAVED_MARK
 from gan_tf.config import Config
 from gan_tf.errors import DataError, UserError
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import draws, sampling
+from gan_tf import draws, rundir, sampling
 from gan_tf.config import Config
 from gan_tf.errors import UserError
 from gan_tf.gan import GAN
@@ -240,13 +240,13 @@ def test_the_dcgan_recipe_folds_packs_of_two_unless_a_penalty_needs_each_image()
 def test_runs_from_before_pack_judge_each_image_alone():
   old = Config(arch="dcgan", pack=1).resolved().to_json().replace('"pack": 1,', "")
   assert '"pack"' not in old
-  assert Config.from_json(old).resolved().pack == 1
+  assert rundir.parse_config(old).resolved().pack == 1
 
 
 def test_runs_from_before_pack_layout_stacked_their_packs():
   old = Config(arch="dcgan", pack=2, pack_layout="channels").resolved().to_json()
   old = old.replace('"pack_layout": "channels",', "")
   assert '"pack_layout"' not in old
-  assert Config.from_json(old).resolved().pack_layout == "channels"
+  assert rundir.parse_config(old).resolved().pack_layout == "channels"
   alone = Config(arch="dcgan", pack=1).resolved().to_json().replace('"pack_layout": "fold",', "")
-  assert Config.from_json(alone) == Config(arch="dcgan", pack=1).resolved()
+  assert rundir.parse_config(alone) == Config(arch="dcgan", pack=1).resolved()

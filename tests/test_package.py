@@ -56,7 +56,7 @@ def test_installed_commands_train_export_and_generate_outside_the_checkout(insta
   where = _run([venv / "bin" / "python", "-c", "import gan_tf; print(gan_tf.__file__)"], cwd=work, env=env).stdout
   assert where.startswith(str(venv)), where  # The wheel's copy, not the checkout's.
   out = _run([gan_tf, "--help"], cwd=work, env=env).stdout
-  assert all(f"  {c} " in out for c in ("train", "export", "generate", "evaluate", "compare", "bench"))
+  assert all(f"  {c} " in out for c in ("train", "export", "generate", "evaluate", "probe"))
   train = _run(
     [
       gan_tf,

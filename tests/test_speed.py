@@ -1,7 +1,6 @@
 """Speed options: each one trains, and matches the float32 reference step within a stated tolerance."""
 
 import dataclasses
-import json
 
 import keras
 import numpy as np

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from gan_tf import callbacks
+from gan_tf import callbacks, restore
 from gan_tf import loop as train
 from gan_tf import serving as export
 from gan_tf.checkpoints import BestCheckpoint
@@ -138,7 +138,7 @@ def test_export_and_load_without_the_package(tmp_path, mnist):
   assert images.shape == (5, 28, 28, 1) and images.dtype == tf.float32
   assert -1.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
   # The export matches the checkpointed generator.
-  generator, _ = train.restore_generator(run_dir)
+  generator, _ = restore.restore_generator(run_dir)
   noise = np.random.default_rng(0).standard_normal((4, 100)).astype(np.float32)
   np.testing.assert_allclose(export.Exported(tmp_path / "export")(noise), generator(noise, training=False).numpy(), atol=1e-5)
 
@@ -204,7 +204,7 @@ def test_evaluation_during_training(tmp_path, mnist, monkeypatch):
   assert record["fid"] == pytest.approx(min(fids), rel=1e-5)
   assert (run_dir / "best" / f"ckpt-{record['step']}.index").exists()
   assert list((tmp_path / "cache" / "gan_tf" / "classifiers").glob("*.keras"))
-  generator, _ = train.restore_generator(run_dir, best=True)
+  generator, _ = restore.restore_generator(run_dir, best=True)
   assert generator(np.zeros((2, 100), np.float32)).shape == (2, 28, 28, 1)
 
 

@@ -11,8 +11,6 @@ COMMANDS = {
   "export": "export a run's generator as a SavedModel",
   "generate": "draw images from an export",
   "evaluate": "measure the sample quality of an export or a run (FID, KID, precision, recall, ...)",
-  "compare": "train each architecture with each recipe and tabulate their quality",
-  "bench": "measure training speed against the TensorFlow tutorial's step",
   "probe": "measure again whether bfloat16 pays on this CPU (what --precision=auto reads)",
 }
 

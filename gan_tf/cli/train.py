@@ -27,18 +27,15 @@ def default_run_dir(arch: str) -> str:
 
 
 def main(argv):
-  from gan_tf import config as config_lib
+  from gan_tf import rundir
+  from gan_tf.config import Config
 
   fields = {s.name: FLAGS[s.name].value for s in settings_lib.SETTINGS}
   run_dir = FLAGS.checkpoint_dir or default_run_dir(FLAGS.arch)
   # Resuming needs only --checkpoint_dir: shape-deciding settings not given
   # on the command line come from the run itself.
-  previous = config_lib.load_run_config(run_dir)
-  if previous is not None:
-    for name in config_lib.IDENTITY_FIELDS:
-      if not FLAGS[name].present:
-        fields[name] = getattr(previous, name)
-  config = config_lib.Config(**fields).resolved()  # Every value checked before TensorFlow loads.
+  fields = rundir.with_identity_of(fields, run_dir, given={name for name in fields if FLAGS[name].present})
+  config = Config(**fields).resolved()  # Every value checked before TensorFlow loads.
   common.import_tensorflow()
   from gan_tf import api
 

@@ -1,7 +1,8 @@
 """Benchmark pieces: reference loops, timing, FLOP counts, the matmul rate.
 
-`gan-tf bench` runs each measurement in a process of its own (for its peak
-memory) and prints the table; these functions do one measurement each.
+bench.py runs each measurement in a process of its own (for its peak
+memory) and prints the table; these functions do one measurement each. They
+time gan-tf's own step, so they build it from its modules; they change none.
 """
 
 import resource
@@ -231,8 +232,8 @@ def epoch_overhead(arch, mnist_dir, tmp_dir, epochs, batch_size=256):
   (epoch seconds, compute seconds, checkpoints saved in the window, and the
   seconds each callback and the checkpoint saves took in the window).
   """
+  import gan_tf
   from gan_tf import callbacks
-  from gan_tf import loop as train
 
   digits = data.load_idx(mnist_dir, "test")
   config = Config(arch=arch, epochs=epochs + 2, batch_size=batch_size, progress=False)
@@ -274,40 +275,48 @@ def epoch_overhead(arch, mnist_dir, tmp_dir, epochs, batch_size=256):
     def isatty(self):
       return True
 
-  # Where the time outside the steps goes: each callback's share of the
-  # window (its epoch-end and step-end calls), and the checkpoints'.
+  # Where the time outside the steps goes: each default callback's share of
+  # the window (its epoch-end and step-end calls). Checkpoint saves fall in
+  # "the rest".
   parts = {}
   in_window = lambda: 2 <= stamps.get("epoch", 0) <= epochs + 1  # noqa: E731
 
-  def timed(name, method):
-    def wrapper(*args, **kwargs):
+  class Timed(callbacks.Callback):
+    """A default callback, its calls timed."""
+
+    def __init__(self, inner):
+      self.inner, self.name = inner, type(inner).__name__
+      self.interruptible = getattr(inner, "interruptible", False)
+
+    def _timed(self, method, *args):
       start = time.perf_counter()
       try:
-        return method(*args, **kwargs)
+        return getattr(self.inner, method)(*args)
       finally:
-        if in_window():
-          parts[name] = parts.get(name, 0.0) + time.perf_counter() - start
+        if in_window() and method in ("on_epoch_end", "on_step_end"):
+          parts[self.name] = parts.get(self.name, 0.0) + time.perf_counter() - start
 
-    return wrapper
+    def on_train_begin(self, run):
+      self._timed("on_train_begin", run)
 
-  def default_callbacks(*args):
-    made = original_defaults(*args) + [callbacks.Progress(Terminal())]
-    for cb in made:
-      for method in ("on_epoch_end", "on_step_end"):
-        setattr(cb, method, timed(type(cb).__name__, getattr(cb, method)))
-    return made
+    def on_epoch_begin(self, epoch):
+      self._timed("on_epoch_begin", epoch)
+
+    def on_step_end(self, step, values):
+      self._timed("on_step_end", step, values)
+
+    def on_epoch_end(self, epoch, logs):
+      self._timed("on_epoch_end", epoch, logs)
+
+    def on_train_end(self, logs):
+      self._timed("on_train_end", logs)
 
   class Epoch(callbacks.Callback):  # Which epoch the timed calls belong to.
     def on_epoch_begin(self, epoch):
       stamps["epoch"] = epoch
 
-  original_defaults, original_save = train.default_callbacks, train.Checkpoints.save
-  train.default_callbacks = default_callbacks
-  train.Checkpoints.save = timed("checkpoints", original_save)
-  try:
-    # progress=False and a Progress of its own: the line is drawn, to nowhere.
-    train.train(config, tmp_dir, dataset=digits, callbacks=[Epoch(), Interleave()])
-  finally:
-    train.default_callbacks, train.Checkpoints.save = original_defaults, original_save
+  # progress=False and a Progress of its own: the line is drawn, to nowhere.
+  timed = [Timed(cb) for cb in callbacks.defaults(config, tmp_dir, digits) + [callbacks.Progress(Terminal())]]
+  gan_tf.train(config, tmp_dir, dataset=digits, callbacks=[Epoch(), *timed, Interleave()], default_callbacks=False)
   saves = (epochs + 1) // config.checkpoint_every - 1 // config.checkpoint_every
   return measured["epoch"], measured["compute"], saves, parts

@@ -1,20 +1,25 @@
-"""gan-tf COMMAND: measures training speed: the tutorial-style reference step, the project's
+"""Measures training speed: the tutorial-style reference step, the project's
 step with its defaults and with each speed option, the articles' MLP loop,
 the input pipeline and a whole epoch's overhead. Each measurement runs in a
 process of its own, so its peak memory is its own.
 
-  gan-tf bench --mnist_dir=DIR                      # everything (~25 min on 2 CPU cores)
-  gan-tf bench --mnist_dir=DIR --arch=mlp --steps=10  # less
+  bin/bench --mnist_dir=DIR                      # everything (~25 min on 2 CPU cores)
+  bin/bench --mnist_dir=DIR --arch=mlp --steps=10  # less
 """
 
-import json
-import subprocess
 import sys
+from pathlib import Path
 
-from absl import flags
+# From a checkout: this folder (measure.py) and the checkout's gan_tf.
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
-from gan_tf.cli import common
-from gan_tf.errors import UserError
+import json  # noqa: E402
+import subprocess  # noqa: E402
+
+from absl import flags  # noqa: E402
+
+from gan_tf.cli import common  # noqa: E402
+from gan_tf.errors import UserError  # noqa: E402
 
 flags.DEFINE_string("mnist_dir", None, "A directory with t10k-images-idx3-ubyte[.gz]: the real-data measurements.")
 flags.DEFINE_multi_enum("arch", ["dcgan", "mlp"], ["dcgan", "mlp"], "Architectures to measure.")
@@ -53,7 +58,7 @@ def measure(spec):
   """Runs in the child process."""
   import tempfile
 
-  from gan_tf import bench
+  import measure as bench
 
   kind, arch = spec["kind"], spec.get("arch")
   if kind == "matmul":
@@ -82,7 +87,7 @@ def measure(spec):
 
 
 def child(spec):
-  cmd = [sys.executable, "-m", "gan_tf", "bench", f"--one={json.dumps(spec)}", f"--mnist_dir={FLAGS.mnist_dir}"]
+  cmd = [sys.executable, __file__, f"--one={json.dumps(spec)}", f"--mnist_dir={FLAGS.mnist_dir}"]
   out = subprocess.run(cmd, capture_output=True, text=True)
   if out.returncode:
     raise UserError(f"measurement {spec} failed: {out.stderr.strip().splitlines()[-1:]}")
@@ -116,9 +121,8 @@ def main(argv):
   if FLAGS.one:
     print(json.dumps(measure(json.loads(FLAGS.one))))
     return
+  import measure as bench
   import tensorflow as tf
-
-  from gan_tf import bench
 
   gpu = bool(tf.config.list_physical_devices("GPU"))
   results = {"matmul": max((child({"kind": "matmul"}) for _ in range(FLAGS.rounds)), key=lambda r: r["flops"])}
@@ -225,3 +229,7 @@ def main(argv):
     from gan_tf.fileio import atomic_write_text
 
     atomic_write_text(FLAGS.json, json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+  common.run(sys.modules[__name__], sys.argv[1:], "bench")

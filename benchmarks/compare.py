@@ -1,26 +1,32 @@
-"""gan-tf COMMAND: trains each architecture with each recipe, evaluates them all the same way,
+"""Trains each architecture with each recipe, evaluates them all the same way,
 and prints one markdown table (docs/results.md is made with it).
 
-  gan-tf compare --dataset=idx:DIR --split=test --epochs=50 --out_dir=compare
+  bin/compare --dataset=idx:DIR --split=test --epochs=50 --out_dir=compare
 
 Runs live in --out_dir/<arch>-<recipe>; a run already there is resumed or, if
 finished, only evaluated, so an interrupted comparison continues where it stopped.
 """
 
-import json
+import sys
 from pathlib import Path
 
-from absl import flags
+# From a checkout: this folder (measure.py) and the checkout's gan_tf.
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
-from gan_tf import config as config_lib
-from gan_tf.cli import common
-from gan_tf.errors import UserError
-from gan_tf.fileio import atomic_write_text
+import json  # noqa: E402
+
+from absl import flags  # noqa: E402
+
+import gan_tf  # noqa: E402
+from gan_tf import settings  # noqa: E402
+from gan_tf.cli import common  # noqa: E402
+from gan_tf.errors import UserError  # noqa: E402
+from gan_tf.fileio import atomic_write_text  # noqa: E402
 
 FLAGS = flags.FLAGS
 common.define_settings(["dataset", "split", "data_dir"], __name__)
-flags.DEFINE_list("archs", list(config_lib.ARCHS), "Architectures to compare.")
-flags.DEFINE_list("recipes", list(config_lib.RECIPE_NAMES)[::-1], "Recipes to compare (see train --recipe).")
+flags.DEFINE_list("archs", list(settings.ARCHS), "Architectures to compare.")
+flags.DEFINE_list("recipes", list(settings.RECIPE_NAMES)[::-1], "Recipes to compare (see train --recipe).")
 flags.DEFINE_integer("epochs", 50, "Epochs of every run.")
 flags.DEFINE_integer("seed", 0, "Seed of every run and of the evaluation.")
 flags.DEFINE_integer("num", 10000, "Images per evaluation (see evaluate).")
@@ -39,11 +45,11 @@ COLUMNS = [
 
 def main(argv):
   for arch in FLAGS.archs:
-    if arch not in config_lib.ARCHS:
-      raise UserError(f"unknown architecture {arch!r} in --archs; choose from {', '.join(config_lib.ARCHS)}")
+    if arch not in settings.ARCHS:
+      raise UserError(f"unknown architecture {arch!r} in --archs; choose from {', '.join(settings.ARCHS)}")
   for recipe in FLAGS.recipes:
-    if recipe not in config_lib.RECIPE_NAMES:
-      raise UserError(f"unknown recipe {recipe!r} in --recipes; choose from {', '.join(config_lib.RECIPE_NAMES)}")
+    if recipe not in settings.RECIPE_NAMES:
+      raise UserError(f"unknown recipe {recipe!r} in --recipes; choose from {', '.join(settings.RECIPE_NAMES)}")
   common.check_setting("eval_num", FLAGS.num, flag="num")
   common.check_setting("seed", FLAGS.seed)
   common.import_tensorflow()
@@ -58,7 +64,7 @@ def main(argv):
   for arch in FLAGS.archs:
     for recipe in FLAGS.recipes:
       run_dir = out / f"{arch}-{recipe}"
-      config = config_lib.Config(
+      config = gan_tf.Config(
         arch=arch,
         recipe=recipe,
         dataset=FLAGS.dataset,
@@ -97,3 +103,7 @@ def _markdown(rows, report):
     f"classifier accuracy {report['classifier_accuracy']:.3f} on held-out real images."
   )
   return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+  common.run(sys.modules[__name__], sys.argv[1:], "compare")
