@@ -87,6 +87,9 @@ def _image_size_rule(value):
   return value == 0 or value >= 4
 
 
+_SPLIT_HELP = "Which split to use: train, test or train+test (or any TFDS split; a folder has only train)."
+
+
 def _lr(name, network):
   help_ = f"{network} learning rate (default: the recipe's)."
   return _s(name, float, None, help_, "optimisation", rule=(lambda v: v > 0, "positive"), from_recipe=True)
@@ -148,14 +151,7 @@ SETTINGS = (
     "data",
     rule=(bool, "a dataset name or KIND:PATH"),
   ),
-  _s(
-    "split",
-    str,
-    "train",
-    "Which split to use: train, test or train+test (or any TFDS split; a folder has only train).",
-    "data",
-    rule=(bool, "a split name"),
-  ),
+  _s("split", str, "train", _SPLIT_HELP, "data", rule=(bool, "a split name")),
   _s("data_dir", str, None, "Where TFDS keeps its datasets (TFDS's default if unset).", "data"),
   _s(
     "image_size",
