@@ -45,8 +45,8 @@ class BatchNormalization(layers.BatchNormalization):
   """Keras's BatchNormalization, trained with TensorFlow's fused kernel.
 
   Keras 3 trains it with separate moment and elementwise ops; the fused op
-  (one oneDNN or cuDNN kernel forward, one backward) made the dcgan step 8%
-  faster on CPU (BUILD.md). The variables and the arithmetic are Keras's
+  is one oneDNN or cuDNN kernel forward and one backward, which is faster
+  (docs/experiments.md). The variables and the arithmetic are Keras's
   (the biased batch variance normalises and feeds the moving average), so
   weights and checkpoints are interchangeable with the stock layer. Keras's
   own path runs where the fused op does not apply: inference, synchronised
@@ -86,9 +86,8 @@ class BatchNormalization(layers.BatchNormalization):
 class Dropout(layers.Dropout):
   """Keras's Dropout, with a mask drawn from 16 random bits per unit.
 
-  Keras draws a float32 uniform per unit; the random numbers alone were
-  ~7% of the dcgan discriminator's training step on CPU, and half as many
-  bits cost half as much. The rate is rounded to a multiple of 1/65536
+  Keras draws a float32 uniform per unit, a visible share of the dcgan
+  discriminator's step on CPU; half as many bits cost half as much. The rate is rounded to a multiple of 1/65536
   (0.3 becomes 0.300003). Same seed generator, so a resumed run continues
   its dropout sequence as before.
   """
@@ -301,7 +300,7 @@ class Architecture:
   cpu_xla: bool = False  # XLA sped up the mlp's small dense layers, and slowed the dcgan's convolutions.
   # Steps per compiled call: worth it where dispatch is a large share of a short step.
   cpu_steps_per_execution: int = 1
-  cpu_bfloat16: bool = False  # Worth measuring bfloat16 (probe.py); the mlp's dense layers gained nothing (1.02x).
+  cpu_bfloat16: bool = False  # Worth measuring bfloat16 (probe.py); not for the mlp's small dense layers.
 
 
 ARCHITECTURES = {

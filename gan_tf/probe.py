@@ -1,7 +1,7 @@
 """Does bfloat16 pay on this CPU? A paired timing, and a cache of trusted answers.
 
-bfloat16 ran the dcgan's step 1.59x float32 on one CPU and 0.62x on another
-with the same instruction set, so it is measured: the dcgan's costliest
+CPUs with the same instruction set differ (bfloat16 ran the dcgan's step
+faster than float32 on one and slower on another), so it is measured: the dcgan's costliest
 convolutions, forward and backward, in each precision. A shared machine's
 load comes and goes within seconds, so the two precisions are timed in
 turn, round after round (which goes first alternates), and the verdict is
