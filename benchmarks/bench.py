@@ -64,13 +64,14 @@ def measure(spec):
   if kind == "matmul":
     result = {"flops": bench.matmul_flops_per_second()}
   elif kind == "reference":
-    result = {"rate": bench.reference_step_rate(arch, spec["batch_size"], spec["steps"])}
+    result = {"rate": bench.reference_step_rate(arch, spec["batch_size"], spec["steps"]), "precision": "float32"}
   elif kind == "articles":
     result = {"rate": bench.articles_mlp_iterations_per_second(spec["steps"])}
   elif kind == "project":
     result = {}
     if spec.get("time", True):
       result["rate"] = bench.project_rate(arch, spec["batch_size"], spec["steps"], **spec["options"])
+    result["precision"], result["why"] = bench.precision_of(arch, spec["batch_size"], **spec["options"])
     if spec.get("check"):
       result["losses"] = bench.losses_after(arch, 20, FLAGS.mnist_dir, **spec["options"])
   elif kind == "steps_per_call":
@@ -155,19 +156,24 @@ def main(argv):
     rows = [(n, r, r.get("losses")) for n, r in zip(names, measured)]
     ref_rate = rows[0][1]["rate"]
     print(
-      "| step | images/s | vs reference | GFLOP/s | of matmul rate | peak RSS MB | losses after 20 steps vs float32 (batch 16) |"
+      "| step | precision | images/s | vs reference | GFLOP/s | of matmul rate | peak RSS MB "
+      "| losses after 20 steps vs float32 (batch 16) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for name, r, got in rows:
       if "rate" not in r:
-        print(f"| {name} | not timed (emulated on CPU) | | | | {r['peak_rss_mb']:.0f} | {_deviation(got, reference_losses)} |")
+        print(
+          f"| {name} | {r['precision']} | not timed (emulated on CPU) | | | | {r['peak_rss_mb']:.0f} | "
+          f"{_deviation(got, reference_losses)} |"
+        )
         continue
       gflops = r["rate"] * flops["step"] / 1e9
       print(
-        f"| {name} | {r['rate']:.0f} | {r['rate'] / ref_rate:.2f}x | {gflops:.1f} | "
+        f"| {name} | {r['precision']} | {r['rate']:.0f} | {r['rate'] / ref_rate:.2f}x | {gflops:.1f} | "
         f"{gflops * 1e9 / results['matmul']['flops']:.0%} | {r['peak_rss_mb']:.0f} | "
         f"{_deviation(got, reference_losses)} |"
       )
+    print(f"project defaults' precision: {rows[1][1]['precision']} ({rows[1][1]['why']})")
     pipeline = child({**base, "kind": "pipeline"})
     print(
       f"input pipeline: real data runs at {pipeline['ratio']:.1%} of the constant-batch rate "

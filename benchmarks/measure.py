@@ -154,6 +154,13 @@ def project_step(arch, batch_size, **options):
   return GAN(config, (28, 28, 1)), config
 
 
+def precision_of(arch, batch_size, **options):
+  """The precision `project_step` runs in with `options`, and why (how "auto" decided)."""
+  options = {"d_steps": 1, "pack": 1, "updates": "simultaneous", **options}
+  config, reason = speed.resolve(Config(arch=arch, batch_size=batch_size, **options).resolved(), tf.distribute.get_strategy())
+  return config.precision, reason
+
+
 def project_rate(arch, batch_size, steps, warmup=3, **options):
   """Images/s (or iterations/s) of the project's step on a constant batch."""
   gan, config = project_step(arch, batch_size, **options)

@@ -258,12 +258,12 @@ def test_signals_at_the_end_cost_no_finished_work(tmp_path, mnist, mode):
 
 
 def test_a_full_disk_while_writing_the_run_config_is_one_line(tmp_path, mnist, monkeypatch):
-  from gan_tf import config as config_lib
+  from gan_tf import rundir
 
   def full(path, text):
     raise OSError(28, "No space left on device", str(path))
 
-  monkeypatch.setattr(config_lib, "atomic_write_text", full)
+  monkeypatch.setattr(rundir, "atomic_write_text", full)
   with pytest.raises(UserError, match="cannot write .*config.json: No space left on device"):
     train.train(Config(epochs=1, **TINY), tmp_path / "run", dataset=mnist.take(64))
 
