@@ -118,6 +118,9 @@ def articles_mlp_iterations_per_second(iterations, warmup=5, batch_size=32):
   generator, discriminator = models.build("mlp", 100, (28, 28, 1), stock_layers=True)
   discriminator = keras.Sequential([discriminator, keras.layers.Activation("sigmoid")])
   discriminator.compile(loss="binary_crossentropy", optimizer=keras.optimizers.Adam(2e-4, 0.5), metrics=["accuracy"])
+  # Keras 2, which the articles used, fixed `trainable` when a model was
+  # compiled; Keras 3 reads it when it trains, so it is set before each call
+  # (with the articles' code as written, the discriminator never trains).
   discriminator.trainable = False
   z = keras.Input((100,))
   combined = keras.Model(z, discriminator(generator(z)))
@@ -129,8 +132,10 @@ def articles_mlp_iterations_per_second(iterations, warmup=5, batch_size=32):
   def iteration():
     noise = rng.normal(0, 1, (batch_size, 100))
     generated = generator.predict(noise, verbose=0)
+    discriminator.trainable = True
     discriminator.train_on_batch(images, valid)
     discriminator.train_on_batch(generated, fake)
+    discriminator.trainable = False
     return combined.train_on_batch(rng.normal(0, 1, (batch_size, 100)), valid)
 
   return 1.0 / _time(iteration, iterations, warmup)

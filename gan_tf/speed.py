@@ -34,7 +34,7 @@ def resolve(config, strategy):
     why = "GPUs with tensor cores" if tensor_cores else "a GPU without tensor cores"
   else:
     arch = models.architecture(config.arch)
-    choice = probe.Choice("float32", f"the CPU default for @arch={config.arch}")
+    choice = probe.Choice("float32", f"the CPU default for arch={config.arch}")
     if arch.cpu_bfloat16 and config.precision == "auto":
       choice = probe.choose()
     device = dict(
@@ -45,5 +45,5 @@ def resolve(config, strategy):
     )
     why = choice.reason
   chosen = {k: v for k, v in device.items() if getattr(config, k) in ("auto", 0)}
-  reason = f"auto: {why}" if "precision" in chosen else "set by @precision"
+  reason = f"auto: {why}" if "precision" in chosen else "set explicitly"
   return dataclasses.replace(config, **chosen), reason

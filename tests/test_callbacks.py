@@ -1,4 +1,5 @@
 import io
+import json
 import subprocess
 import sys
 
@@ -30,9 +31,13 @@ def test_progress_in_a_log_file_is_plain_lines(mnist, tmp_path):
   text = progress_output(io.StringIO(), mnist, tmp_path, log_seconds=0.0)
   assert "\r" not in text and "\x1b" not in text
   lines = text.splitlines()
-  # First the speed settings (those left "auto" as chosen on this device), then some interim lines and the
-  # epoch's summary.
-  assert lines[0] == "float32, XLA on, 2 steps per call, two discriminator calls per step, 8 steps per epoch"
+  # First the speed settings (those left "auto" as chosen on this device) and why the precision, then some
+  # interim lines and the epoch's summary.
+  assert lines[0] == (
+    "float32 (auto: the CPU default for arch=mlp), XLA on, 2 steps per call, two discriminator calls per step, 8 steps per epoch"
+  )
+  record = json.loads((tmp_path / "config.json").read_text())["resolved_speed"]
+  assert (record["precision"], record["precision_reason"]) == ("float32", "auto: the CPU default for arch=mlp")
   assert len(lines) >= 4
   assert "ETA" in lines[1] and "img/s" in lines[1] and "g_loss" in lines[1]
   assert lines[-1].startswith("epoch 1/1 8/8")

@@ -15,9 +15,9 @@ import gan_tf
 from gan_tf import callbacks, serving
 from gan_tf import loop as train
 from gan_tf.checkpoints import Checkpoints
-from gan_tf.rundir import SAVED_MARK
 from gan_tf.config import Config
 from gan_tf.errors import DataError, UserError
+from gan_tf.rundir import SAVED_MARK
 
 TINY = dict(arch="mlp", latent_dim=8, batch_size=32, grid=2, progress=False, progress_gif=False)
 

@@ -13,9 +13,9 @@ import tensorflow as tf
 from conftest import ROOT, write_idx
 
 from gan_tf import loop as train
-from gan_tf.rundir import RunLock
 from gan_tf.config import Config
 from gan_tf.errors import UserError
+from gan_tf.rundir import RunLock
 
 TRAIN = [sys.executable, str(ROOT / "bin" / "train")]
 

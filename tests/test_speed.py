@@ -89,7 +89,7 @@ def test_auto_speed_settings_on_cpu(monkeypatch):
   # The mlp's hints: XLA and 8 steps per call for its short dense step on CPU.
   mlp, reason = resolved("mlp")
   assert (mlp.jit_compile, mlp.steps_per_execution) == ("true", 8)
-  assert reason == "auto: the CPU default for @arch=mlp"
+  assert reason == "auto: the CPU default for arch=mlp"
   assert resolved("mlp", replicas=2)[0].jit_compile == "false"
   # Set values are kept.
   assert resolved("mlp", jit_compile="false")[0].jit_compile == "false"
@@ -98,7 +98,7 @@ def test_auto_speed_settings_on_cpu(monkeypatch):
   assert resolved("dcgan")[0].precision == "mixed_bfloat16"
   assert resolved("mlp")[0].precision == "float32"
   kept, reason = resolved("dcgan", precision="float32")
-  assert (kept.precision, reason) == ("float32", "set by @precision")
+  assert (kept.precision, reason) == ("float32", "set explicitly")
 
 
 def weights(run_dir):
