@@ -91,3 +91,24 @@ def test_the_real_measurement(cache_dir):
   assert reading.rounds == 3 and 0.05 < reading.speedup < 20 and reading.spread >= 0
   probe.write_cache(reading) if reading.trusted else None
   assert (probe.device_key() in probe.read_cache()) == reading.trusted
+
+
+def test_the_probe_command_measures_again(cache_dir):
+  import os
+  import subprocess
+  import sys
+
+  from conftest import ROOT
+
+  (cache_dir / "gan_tf").mkdir()
+  (cache_dir / "gan_tf" / "device.json").write_text(json.dumps({"another CPU": {"speedup": 1.0}}))
+  env = {**os.environ, "XDG_CACHE_HOME": str(cache_dir)}
+  out = subprocess.run([sys.executable, str(ROOT / "bin" / "probe")], capture_output=True, text=True, env=env, timeout=300)
+  cache = json.loads((cache_dir / "gan_tf" / "device.json").read_text())
+  if out.returncode == 0:  # A steady reading: printed, and cached with when and how.
+    assert "bfloat16 ran" in out.stdout and "paired rounds" in out.stdout and str(cache_dir) in out.stdout
+    (entry,) = cache.values()
+    assert entry["method"] == probe.METHOD and entry["spread"] <= probe.MAX_SPREAD
+  else:  # A busy machine: one line, and nothing cached.
+    assert out.returncode == 1 and len(out.stderr.strip().splitlines()) == 1 and "too unsteady" in out.stderr
+    assert cache == {}
