@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from gan_tf import layers as layers_lib
 from gan_tf import models, sampling
 from gan_tf import step as step_lib
 from gan_tf.errors import UserError
@@ -28,7 +29,7 @@ class GAN:
       raise UserError("@conditional needs a dataset with class labels (at least 2 classes)")
     self.strategy = strategy or tf.distribute.get_strategy()
     precision = config.precision if config.precision != "auto" else "float32"
-    with self.strategy.scope(), models.dtype_policy(precision):
+    with self.strategy.scope(), layers_lib.dtype_policy(precision):
       self.generator, self.discriminator = models.build(
         config.arch,
         config.latent_dim,

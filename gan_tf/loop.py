@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from gan_tf import callbacks as callbacks_lib
 from gan_tf import config as config_lib
-from gan_tf import custom, distribute, recipes, rundir
+from gan_tf import custom, distribute, history, recipes, rundir
 from gan_tf import data as data_lib
 from gan_tf import serving as export_lib
 from gan_tf import speed as speed_lib
@@ -216,7 +216,7 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, default_callb
 def _history_epochs(run_dir: Path) -> int:
   """How many epochs `history.csv` records (its readable rows; 0 without one)."""
   path = run_dir / "history.csv"
-  return len(callbacks_lib.read_history(path)[0]) if path.is_file() else 0
+  return len(history.read(path)[0]) if path.is_file() else 0
 
 
 def _check_finite(gan, epoch, run_dir):

@@ -11,6 +11,7 @@ well, but makes an image depend on the rest of its batch.)
 import keras
 import tensorflow as tf
 
+from gan_tf import layers as layers_lib
 from gan_tf import models
 
 # Draws through the sampled weights that make its standing BatchNorm statistics.
@@ -35,7 +36,7 @@ class Sampler:
     if key == self._key:
       return self._model
     if self._model is None:
-      with models.dtype_policy("float32"):
+      with layers_lib.dtype_policy("float32"):
         # Keras's own layers (the same weights and inference arithmetic), so
         # the exported generator.keras loads without this package.
         self._model = models.build_generator(gan.config.arch, gan.latent_dim, gan.image_shape, gan.num_classes, stock_layers=True)

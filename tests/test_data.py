@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from gan_tf import data
+from gan_tf import data, sources
 from gan_tf.errors import DataError
 
 
@@ -144,7 +144,7 @@ def test_fuzzed_idx_bytes_raise_only_data_error(tmp_path_factory, raw, compress)
   path = tmp_path_factory.mktemp("fuzz") / ("x.gz" if compress else "x")
   path.write_bytes(gzip.compress(raw) if compress else raw)
   try:
-    array = data.read_idx(path, 3)
+    array = sources.read_idx(path, 3)
   except DataError:
     return
   assert array.ndim == 3 and array.dtype == np.uint8
@@ -156,7 +156,7 @@ def test_unknown_tfds_name():
 
 
 def test_tfds_offline_points_to_idx(tmp_path, monkeypatch):
-  monkeypatch.setattr(data, "_online", lambda: False)
+  monkeypatch.setattr(sources, "_online", lambda: False)
   with pytest.raises(DataError, match="dataset=idx:DIR"):
     data.load("mnist", "train", data_dir=str(tmp_path))
 
@@ -182,7 +182,7 @@ def test_tfds_colour_dataset(tmp_path):
 
 
 def test_tfds_offline_points_to_local_cifar(tmp_path, monkeypatch):
-  monkeypatch.setattr(data, "_online", lambda: False)
+  monkeypatch.setattr(sources, "_online", lambda: False)
   with pytest.raises(DataError, match="cifar:DIR"):
     data.load("cifar10", "train", data_dir=str(tmp_path))
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 from conftest import ROOT, write_idx
 
 import gan_tf
-from gan_tf import callbacks, serving
+from gan_tf import history, serving
 from gan_tf import loop as train
 from gan_tf.checkpoints import Checkpoints
 from gan_tf.config import Config
@@ -82,7 +82,7 @@ def test_a_damaged_history_is_kept_aside_and_training_goes_on(run, mnist, capsys
   train.train(Config(epochs=3, checkpoint_every=1, **TINY), run, dataset=mnist.take(64))
   assert "history.csv is damaged" in capsys.readouterr().err
   assert (run / "history.csv.damaged").read_bytes() == damage
-  rows, problem = callbacks.read_history(run / "history.csv")
+  rows, problem = history.read(run / "history.csv")
   assert problem is None and rows[-1]["epoch"] == "3"
 
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from gan_tf import layers as layers_lib
 from gan_tf import losses, models
 from gan_tf.errors import UserError
 
@@ -35,7 +36,7 @@ def test_outputs_stay_float32_under_mixed_precision(policy):
 def test_fused_batchnorm_computes_what_keras_does(shape):
   x = tf.random.stateless_normal(shape, seed=[0, 1]) * 3 + 1
   weight = tf.random.stateless_normal(shape, seed=[0, 2])
-  stock, fused = keras.layers.BatchNormalization(momentum=0.8), models.BatchNormalization(momentum=0.8)
+  stock, fused = keras.layers.BatchNormalization(momentum=0.8), layers_lib.BatchNormalization(momentum=0.8)
   for layer in (stock, fused):
     layer.build(shape)
     layer.gamma.assign(tf.linspace(0.5, 2.0, shape[-1]))
@@ -65,11 +66,11 @@ def test_fast_layers_keep_keras_checkpoints(tmp_path):
   # And a model saved in Keras's format loads back with its own layer classes.
   fast[0].save(tmp_path / "g.keras")
   loaded = keras.models.load_model(tmp_path / "g.keras")
-  assert any(isinstance(layer, models.BatchNormalization) for layer in loaded.layers)
+  assert any(isinstance(layer, layers_lib.BatchNormalization) for layer in loaded.layers)
 
 
 def test_dropout_drops_its_rate_and_rescales():
-  layer = models.Dropout(0.3, seed=1)
+  layer = layers_lib.Dropout(0.3, seed=1)
   x = tf.ones([64, 14, 14, 64])
   first, second = layer(x, training=True), layer(x, training=True)
   dropped = float(tf.reduce_mean(tf.cast(first == 0, tf.float32)))
@@ -88,7 +89,7 @@ def test_dropout_drops_its_rate_and_rescales():
 
 
 def test_dropout_mask_follows_the_seed_generator():
-  a, b = models.Dropout(0.5, seed=7), models.Dropout(0.5, seed=7)
+  a, b = layers_lib.Dropout(0.5, seed=7), layers_lib.Dropout(0.5, seed=7)
   x = tf.ones([8, 16])
   np.testing.assert_array_equal(a(x, training=True), b(x, training=True))
   compiled = tf.function(lambda x: a(x, training=True), jit_compile=True)  # XLA, as --jit_compile uses it.

@@ -7,8 +7,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from gan_tf import callbacks, restore
+from gan_tf import history as history_lib
 from gan_tf import loop as train
+from gan_tf import restore
 from gan_tf import serving as export
 from gan_tf.checkpoints import BestCheckpoint
 from gan_tf.config import Config
@@ -220,8 +221,8 @@ def test_loss_plot_with_and_without_metrics():
     }
     for e in (1, 2, 3)
   ]
-  with Image.open(io.BytesIO(callbacks.plot_history(rows))) as with_metrics:
+  with Image.open(io.BytesIO(history_lib.plot(rows))) as with_metrics:
     wide = with_metrics.size
   losses_only = [{k: v for k, v in r.items() if k in ("epoch", "d_loss", "g_loss")} for r in rows]
-  with Image.open(io.BytesIO(callbacks.plot_history(losses_only))) as plain:
+  with Image.open(io.BytesIO(history_lib.plot(losses_only))) as plain:
     assert plain.size[0] < wide[0]  # A second panel for the metrics.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the flag reference of docs/usage.md from gan_tf/settings.py, or with --write puts it in place.
 
-  python tools/flag_table.py --write
+python tools/flag_table.py --write
 """
 
 import sys
