@@ -32,6 +32,14 @@ flags.DEFINE_integer("seed", 0, "Seed of every run and of the evaluation.")
 flags.DEFINE_integer("num", 10000, "Images per evaluation (see evaluate).")
 flags.DEFINE_string("out_dir", "compare", "Where the runs, their grids and the table go.")
 flags.DEFINE_bool("progress", False, "Show each run's progress line.")
+flags.DEFINE_integer(
+  "eval_every",
+  5,
+  "Measure FID every this many epochs while training (train's --eval_every, on --eval_num images), for the "
+  "time-to-quality table (0: no such table).",
+)
+flags.DEFINE_integer("eval_num", 5000, "Images per evaluation while training.")
+flags.DEFINE_list("fids", ["100", "50", "30"], "FIDs the time-to-quality table reports reaching.")
 
 COLUMNS = [
   ("FID", "fid", "{:.2f}"),
@@ -60,7 +68,7 @@ def main(argv):
   out = Path(FLAGS.out_dir)
   data = data_lib.load(FLAGS.dataset, FLAGS.split, FLAGS.data_dir)
   classifier = evaluate_lib.load_classifier(data)
-  rows = []
+  rows, timings = [], []
   for arch in FLAGS.archs:
     for recipe in FLAGS.recipes:
       run_dir = out / f"{arch}-{recipe}"
@@ -73,6 +81,8 @@ def main(argv):
         epochs=FLAGS.epochs,
         seed=FLAGS.seed,
         progress=FLAGS.progress,
+        eval_every=FLAGS.eval_every,
+        eval_num=FLAGS.eval_num,
       )
       print(f"{run_dir}: training {arch} with the {recipe} recipe to epoch {FLAGS.epochs}", flush=True)
       api.train(config, run_dir, dataset=data)
@@ -83,10 +93,41 @@ def main(argv):
         out / f"{arch}-{recipe}.png", images.grid(evaluate_lib.draw(generator, generator.latent_dim, 64, FLAGS.seed))
       )
       rows.append((f"`{arch}`, {recipe}", report["generated"]))
+      timings.append((f"`{arch}`, {recipe}", _history(run_dir)))
   rows.append(("real vs real (two halves)", report["real_vs_real"]))
   table = _markdown(rows, report)
+  if FLAGS.eval_every:
+    table += "\n" + _time_to_quality(timings)
   atomic_write_text(out / "table.md", table)
   print(table)
+
+
+def _history(run_dir):
+  import csv
+
+  with open(run_dir / "history.csv", newline="") as f:
+    return list(csv.DictReader(f))
+
+
+def _time_to_quality(timings):
+  """Per run: seconds per epoch, and the first measured epoch (and the minutes
+  of training to it) at which FID fell under each of --fids."""
+  fids = [float(f) for f in FLAGS.fids]
+  head = "| run | s/epoch | " + " | ".join(f"FID < {f:g}" for f in fids) + " |"
+  lines = [head, "|---|---|" + "---|" * len(fids)]
+  for name, rows in timings:
+    seconds = [float(r["seconds"]) for r in rows]
+    cells = []
+    for threshold in fids:
+      hit = next((i for i, r in enumerate(rows) if r.get("fid") and float(r["fid"]) < threshold), None)
+      cells.append("not reached" if hit is None else f"epoch {rows[hit]['epoch']}, {sum(seconds[: hit + 1]) / 60:.1f} min")
+    lines.append(f"| {name} | {sum(seconds) / len(seconds):.1f} | " + " | ".join(cells) + " |")
+  lines.append("")
+  lines.append(
+    f"FID on {FLAGS.eval_num} images every {FLAGS.eval_every} epochs while training; minutes of training "
+    f"(the epochs' own time, without the evaluations) to the first epoch measured under each."
+  )
+  return "\n".join(lines) + "\n"
 
 
 def _markdown(rows, report):

@@ -212,6 +212,9 @@ def test_compare_trains_evaluates_and_tabulates(small_mnist, tmp_path):
     "--recipes=gan-tf,original",
     "--epochs=1",
     "--num=64",
+    "--eval_every=1",
+    "--eval_num=64",
+    "--fids=1000000,0",
     f"--dataset=idx:{small_mnist}",
     "--split=test",
     f"--out_dir={out_dir}",
@@ -220,8 +223,14 @@ def test_compare_trains_evaluates_and_tabulates(small_mnist, tmp_path):
   assert code == 0, err
   table = (out_dir / "table.md").read_text()
   assert table in out
-  rows = [line for line in table.splitlines() if line.startswith("| ")]
+  quality, timing = table.split("\n\n", 2)[0], table.split("\n\n")[2]
+  rows = [line for line in quality.splitlines() if line.startswith("| ")]
   assert [r.split("|")[1].strip() for r in rows[1:]] == ["`mlp`, gan-tf", "`mlp`, original", "real vs real (two halves)"]
+  # Time to quality: seconds per epoch, the first epoch under each FID and the minutes to it.
+  timed = [line.split("|")[1:-1] for line in timing.splitlines() if line.startswith("| `")]
+  assert [cells[0].strip() for cells in timed] == ["`mlp`, gan-tf", "`mlp`, original"]
+  for cells in timed:
+    assert float(cells[1]) > 0 and cells[2].strip().startswith("epoch 1, ") and cells[3].strip() == "not reached"
   assert (out_dir / "mlp-gan-tf.png").exists() and (out_dir / "mlp-original" / "metrics.json").exists()
   # Finished runs are only evaluated again.
   code, out, err = run(
