@@ -163,7 +163,15 @@ SETTINGS = (
     rule=(_image_size_rule, "0 (the dataset's own) or a size such as 28, 32 or 64"),
   ),
   _s("channels", int, 0, "1 (grey) or 3 (colour); images are converted (0: the dataset's own).", "data", choices=(0, 1, 3)),
-  _s("batch_size", int, 256, "Images per step (full batches only).", "data", rule=POSITIVE),
+  _s(
+    "batch_size",
+    int,
+    None,
+    "Images per step, full batches only (default: the recipe's: 256 for dcgan, 32 for mlp).",
+    "data",
+    rule=POSITIVE,
+    from_recipe=True,
+  ),
   _s("seed", int, 0, "Seed of the data order, the noise and the sample grid.", "data", rule=SEED),
   # Optimisation.
   _s(

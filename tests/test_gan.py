@@ -164,6 +164,9 @@ def test_recipes_fill_only_what_is_unset():
   assert mine.updates == "alternating" and Config(arch="mlp").resolved().updates == "alternating"
   assert ours.updates == "simultaneous"
   assert Config(arch="mlp", recipe="original", updates="simultaneous").resolved().updates == "simultaneous"
+  # Batches: the design card's 256 for the dcgan; the articles' 32 for the mlp, which collapsed at 256.
+  assert (tutorial.batch_size, ours.batch_size, mine.batch_size, Config(arch="mlp").resolved().batch_size) == (256, 256, 32, 32)
+  assert Config(arch="mlp", batch_size=256).resolved().batch_size == 256
   for bad in (dict(recipe="best"), dict(ema_decay=1.0), dict(sample_from="both"), dict(eval_every=-1)):
     with pytest.raises(UserError):
       Config(**bad).resolved()
