@@ -13,7 +13,6 @@ the cross-entropy objectives and unbounded scores for the others.
 
 import tensorflow as tf
 
-from gan_tf.settings import LOSSES  # noqa: F401
 
 
 def _flat(x):
