@@ -14,7 +14,6 @@ the cross-entropy objectives and unbounded scores for the others.
 import tensorflow as tf
 
 
-
 def _flat(x):
   return tf.reshape(tf.cast(x, tf.float32), [-1])
 
