@@ -110,35 +110,42 @@ def reference_step_rate(arch, batch_size, steps, warmup=3):
   return batch_size / _time(lambda: train_step(images), steps, warmup)
 
 
+class ArticlesGAN:
+  """The Keras articles' MLP GAN (002) and their loop's iteration: a batch of
+  real images, `generator.predict` on noise, `train_on_batch` of the
+  discriminator on the real batch and then on the fakes, and of the stacked
+  model for the generator, with Adam(2e-4, 0.5). The networks are gan-tf's
+  `mlp` pair built with Keras's own layers (the articles' layer tables)."""
+
+  def __init__(self, image_shape=(28, 28, 1), seed=0):
+    keras.utils.set_random_seed(seed)
+    self.generator, discriminator = models.build("mlp", 100, image_shape, stock_layers=True)
+    self.discriminator = keras.Sequential([discriminator, keras.layers.Activation("sigmoid")])
+    self.discriminator.compile(loss="binary_crossentropy", optimizer=keras.optimizers.Adam(2e-4, 0.5), metrics=["accuracy"])
+    # Keras 2, which the articles used, fixed `trainable` when a model was
+    # compiled; Keras 3 reads it when it trains, so it is set before each call
+    # (with the articles' code as written, the discriminator never trains).
+    self.discriminator.trainable = False
+    z = keras.Input((100,))
+    self.combined = keras.Model(z, self.discriminator(self.generator(z)))
+    self.combined.compile(loss="binary_crossentropy", optimizer=keras.optimizers.Adam(2e-4, 0.5))
+
+  def iteration(self, real, rng):
+    """One iteration on the batch `real` ([-1, 1]); (d real [loss, acc], d fake [loss, acc], g loss)."""
+    n = len(real)
+    valid, fake = np.ones((n, 1)), np.zeros((n, 1))
+    generated = self.generator.predict(rng.normal(0, 1, (n, 100)), verbose=0)
+    self.discriminator.trainable = True
+    d_real = self.discriminator.train_on_batch(real, valid)
+    d_fake = self.discriminator.train_on_batch(generated, fake)
+    self.discriminator.trainable = False
+    return d_real, d_fake, self.combined.train_on_batch(rng.normal(0, 1, (n, 100)), valid)
+
+
 def articles_mlp_iterations_per_second(iterations, warmup=5, batch_size=32):
-  """The Keras articles' loop (002): per iteration, `generator.predict`, then
-  `train_on_batch` on the discriminator for real and for fake, then on the
-  stacked model for the generator, at batch 32."""
-  keras.utils.set_random_seed(0)
-  generator, discriminator = models.build("mlp", 100, (28, 28, 1), stock_layers=True)
-  discriminator = keras.Sequential([discriminator, keras.layers.Activation("sigmoid")])
-  discriminator.compile(loss="binary_crossentropy", optimizer=keras.optimizers.Adam(2e-4, 0.5), metrics=["accuracy"])
-  # Keras 2, which the articles used, fixed `trainable` when a model was
-  # compiled; Keras 3 reads it when it trains, so it is set before each call
-  # (with the articles' code as written, the discriminator never trains).
-  discriminator.trainable = False
-  z = keras.Input((100,))
-  combined = keras.Model(z, discriminator(generator(z)))
-  combined.compile(loss="binary_crossentropy", optimizer=keras.optimizers.Adam(2e-4, 0.5))
-  images = constant_batch(batch_size).numpy()
-  valid, fake = np.ones((batch_size, 1)), np.zeros((batch_size, 1))
-  rng = np.random.default_rng(0)
-
-  def iteration():
-    noise = rng.normal(0, 1, (batch_size, 100))
-    generated = generator.predict(noise, verbose=0)
-    discriminator.trainable = True
-    discriminator.train_on_batch(images, valid)
-    discriminator.train_on_batch(generated, fake)
-    discriminator.trainable = False
-    return combined.train_on_batch(rng.normal(0, 1, (batch_size, 100)), valid)
-
-  return 1.0 / _time(iteration, iterations, warmup)
+  """Iterations/s of the articles' loop (`ArticlesGAN`) at batch 32, on one constant batch."""
+  gan, images, rng = ArticlesGAN(), constant_batch(batch_size).numpy(), np.random.default_rng(0)
+  return 1.0 / _time(lambda: gan.iteration(images, rng), iterations, warmup)
 
 
 def project_step(arch, batch_size, **options):
