@@ -93,7 +93,7 @@ def main(argv):
         out / f"{arch}-{recipe}.png", images.grid(evaluate_lib.draw(generator, generator.latent_dim, 64, FLAGS.seed))
       )
       rows.append((f"`{arch}`, {recipe}", report["generated"]))
-      timings.append((f"`{arch}`, {recipe}", _history(run_dir)))
+      timings.append((f"`{arch}`, {recipe}", _precision(run_dir), _history(run_dir)))
   rows.append(("real vs real (two halves)", report["real_vs_real"]))
   table = _markdown(rows, report)
   if FLAGS.eval_every:
@@ -109,19 +109,25 @@ def _history(run_dir):
     return list(csv.DictReader(f))
 
 
+def _precision(run_dir):
+  """The precision the run trained in (its "auto" resolved), as its config.json keeps it."""
+  config = json.loads((run_dir / "config.json").read_text())
+  return config.get("resolved_speed", {}).get("precision", config["precision"])
+
+
 def _time_to_quality(timings):
   """Per run: seconds per epoch, and the first measured epoch (and the minutes
   of training to it) at which FID fell under each of --fids."""
   fids = [float(f) for f in FLAGS.fids]
-  head = "| run | s/epoch | " + " | ".join(f"FID < {f:g}" for f in fids) + " |"
-  lines = [head, "|---|---|" + "---|" * len(fids)]
-  for name, rows in timings:
+  head = "| run | precision | s/epoch | " + " | ".join(f"FID < {f:g}" for f in fids) + " |"
+  lines = [head, "|---|---|---|" + "---|" * len(fids)]
+  for name, precision, rows in timings:
     seconds = [float(r["seconds"]) for r in rows]
     cells = []
     for threshold in fids:
       hit = next((i for i, r in enumerate(rows) if r.get("fid") and float(r["fid"]) < threshold), None)
       cells.append("not reached" if hit is None else f"epoch {rows[hit]['epoch']}, {sum(seconds[: hit + 1]) / 60:.1f} min")
-    lines.append(f"| {name} | {sum(seconds) / len(seconds):.1f} | " + " | ".join(cells) + " |")
+    lines.append(f"| {name} | {precision} | {sum(seconds) / len(seconds):.1f} | " + " | ".join(cells) + " |")
   lines.append("")
   lines.append(
     f"FID on {FLAGS.eval_num} images every {FLAGS.eval_every} epochs while training; minutes of training "

@@ -226,11 +226,12 @@ def test_compare_trains_evaluates_and_tabulates(small_mnist, tmp_path):
   quality, timing = table.split("\n\n", 2)[0], table.split("\n\n")[2]
   rows = [line for line in quality.splitlines() if line.startswith("| ")]
   assert [r.split("|")[1].strip() for r in rows[1:]] == ["`mlp`, gan-tf", "`mlp`, original", "real vs real (two halves)"]
-  # Time to quality: seconds per epoch, the first epoch under each FID and the minutes to it.
+  # Time to quality: the precision trained in, seconds per epoch, the first epoch under each FID and the minutes to it.
   timed = [line.split("|")[1:-1] for line in timing.splitlines() if line.startswith("| `")]
   assert [cells[0].strip() for cells in timed] == ["`mlp`, gan-tf", "`mlp`, original"]
   for cells in timed:
-    assert float(cells[1]) > 0 and cells[2].strip().startswith("epoch 1, ") and cells[3].strip() == "not reached"
+    assert cells[1].strip() == "float32" and float(cells[2]) > 0
+    assert cells[3].strip().startswith("epoch 1, ") and cells[4].strip() == "not reached"
   assert (out_dir / "mlp-gan-tf.png").exists() and (out_dir / "mlp-original" / "metrics.json").exists()
   # Finished runs are only evaluated again.
   code, out, err = run(
