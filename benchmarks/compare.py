@@ -61,7 +61,7 @@ def main(argv):
   common.check_setting("eval_num", FLAGS.num, flag="num")
   common.check_setting("seed", FLAGS.seed)
   common.import_tensorflow()
-  from gan_tf import api, images
+  from gan_tf import api, images, rundir
   from gan_tf import data as data_lib
   from gan_tf import quality as evaluate_lib
 
@@ -93,7 +93,7 @@ def main(argv):
         out / f"{arch}-{recipe}.png", images.grid(evaluate_lib.draw(generator, generator.latent_dim, 64, FLAGS.seed))
       )
       rows.append((f"`{arch}`, {recipe}", report["generated"]))
-      timings.append((f"`{arch}`, {recipe}", _precision(run_dir), _history(run_dir)))
+      timings.append((f"`{arch}`, {recipe}", rundir.precision(run_dir), _history(run_dir)))
   rows.append(("real vs real (two halves)", report["real_vs_real"]))
   table = _markdown(rows, report)
   if FLAGS.eval_every:
@@ -107,12 +107,6 @@ def _history(run_dir):
 
   with open(run_dir / "history.csv", newline="") as f:
     return list(csv.DictReader(f))
-
-
-def _precision(run_dir):
-  """The precision the run trained in (its "auto" resolved), as its config.json keeps it."""
-  config = json.loads((run_dir / "config.json").read_text())
-  return config.get("resolved_speed", {}).get("precision", config["precision"])
 
 
 def _time_to_quality(timings):

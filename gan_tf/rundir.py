@@ -73,6 +73,12 @@ def num_classes(run_dir) -> int:
   return int(_record(run_dir).get("num_classes", 0))
 
 
+def precision(run_dir) -> str:
+  """The precision the run last trained in ("auto" as resolved; a record from before resolved_speed: as set)."""
+  record = _record(run_dir)
+  return record.get("resolved_speed", {}).get("precision", record["precision"])
+
+
 def _record(run_dir) -> dict:
   return json.loads((Path(run_dir) / "config.json").read_text())
 
