@@ -1,8 +1,9 @@
 """gan-tf COMMAND: measures again whether bfloat16 pays on this CPU, and caches a trusted answer.
 
 --precision=auto reads the answer from the cache (~/.cache/gan_tf/device.json,
-or $XDG_CACHE_HOME/gan_tf) and measures only when it holds none for this CPU
-and TensorFlow version. Run this after changing the machine's load pattern,
+or $XDG_CACHE_HOME/gan_tf) and measures only when it holds no settled answer
+for this CPU and TensorFlow version (a reading between 1x and 1.2x is
+measured again by the next runs). Run this after changing the machine's load pattern,
 or to see the reading:
 
   gan-tf probe
@@ -32,5 +33,13 @@ def main(argv):
   if not reading.trusted:
     raise UserError(f"{summary}: too unsteady to trust, nothing cached; run it again when the machine is quieter")
   probe.write_cache(reading)
-  precision = "mixed_bfloat16" if reading.speedup >= probe.MIN_SPEEDUP else "float32"
-  print(f"{summary}: --precision=auto now picks {precision} for the dcgan here; cached in {probe.cache_path()}")
+  if reading.speedup >= probe.MIN_SPEEDUP:
+    verdict = "--precision=auto now picks mixed_bfloat16 for the dcgan here"
+  elif reading.settled:
+    verdict = "--precision=auto now picks float32 for the dcgan here"
+  else:
+    verdict = (
+      f"--precision=auto picks float32 for the dcgan here, and the next runs measure again until "
+      f"{probe.SETTLE_READINGS} readings stay under {probe.MIN_SPEEDUP}x"
+    )
+  print(f"{summary}: {verdict}; cached in {probe.cache_path()}")
