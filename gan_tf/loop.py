@@ -101,10 +101,11 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, default_callb
     )
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
+  # The run's record keeps "auto", so it resumes as well on another device
+  # (on the same CPU, in the precision it started with).
+  speed, precision_reason = speed_lib.resolve(config, strategy, rundir.resolved_speed(run_dir))
+  # After the probe, whose networks would otherwise draw from the seeded state.
   keras.utils.set_random_seed(config.seed)  # Initial weights and dropout masks.
-
-  # The run's record keeps "auto", so it resumes as well on another device.
-  speed, precision_reason = speed_lib.resolve(config, strategy)
   gan = GAN(speed, data.image_shape, strategy, data.num_classes)
   checkpoints = Checkpoints(
     gan.checkpoint(),
@@ -135,7 +136,7 @@ def _train(config, run_dir, own_dir, strategy, dataset, callbacks, default_callb
       f"there now; put them back to continue, or choose another @run_dir to start over"
     )
   if chief:
-    rundir.write(run_dir, config, data.image_shape, gan.num_classes, speed, precision_reason)
+    rundir.write(run_dir, config, data.image_shape, gan.num_classes, speed, precision_reason, speed_lib.device(strategy))
 
   run = Run(config, run_dir, gan, pipeline.steps_per_epoch, config.batch_size, start_epoch, precision_reason)
   # Only the chief shows and writes anything besides checkpoints.

@@ -49,14 +49,17 @@ def load_config(run_dir) -> Config | None:
     raise UserError(f"{path} is not a valid run config ({e}); remove it or choose another @run_dir") from None
 
 
-def write(run_dir, config: Config, image_shape, num_classes=0, speed: Config | None = None, precision_reason="") -> None:
-  """`config.json` and `flags.txt`."""
+def write(
+  run_dir, config: Config, image_shape, num_classes=0, speed: Config | None = None, precision_reason="", device=""
+) -> None:
+  """`config.json` and `flags.txt`; `speed`: the settings "auto" became on `device`."""
   record = json.loads(config.to_json())
   record["image_shape"] = list(image_shape)
   record["num_classes"] = num_classes
   if speed is not None:
     record["resolved_speed"] = {name: getattr(speed, name) for name in settings_lib.SPEED}
     record["resolved_speed"]["precision_reason"] = precision_reason
+    record["resolved_speed"]["device"] = device
   try:
     atomic_write_text(Path(run_dir) / "config.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
   except OSError as e:
@@ -77,6 +80,15 @@ def precision(run_dir) -> str:
   """The precision the run last trained in ("auto" as resolved; a record from before resolved_speed: as set)."""
   record = _record(run_dir)
   return record.get("resolved_speed", {}).get("precision", record["precision"])
+
+
+def resolved_speed(run_dir) -> dict:
+  """The speed settings "auto" became when the run last trained, with why and
+  on what device; {} for a new run or a record from before they were kept."""
+  try:
+    return dict(_record(run_dir).get("resolved_speed", {}))
+  except (OSError, ValueError, AttributeError):
+    return {}
 
 
 def _record(run_dir) -> dict:

@@ -349,8 +349,9 @@ SETTINGS = (
     str,
     "auto",
     "Keras mixed-precision policy. auto: mixed_float16 on GPUs with tensor cores, "
-    "mixed_bfloat16 on TPUs and, for dcgan, on CPUs where it measures fast (timed once per machine, cached in "
-    "~/.cache/gan_tf), float32 otherwise. float16 scales both losses (dynamic loss scaling).",
+    "mixed_bfloat16 on TPUs and, for dcgan, on CPUs where it measures fast (timed per machine, cached in "
+    "~/.cache/gan_tf; a resume keeps its run's choice; float32 for --deterministic runs), float32 otherwise. "
+    "float16 scales both losses (dynamic loss scaling).",
     "speed",
     choices=PRECISIONS,
   ),

@@ -8,6 +8,11 @@ bfloat16 is worth measuring come from the architecture
 (`models.Architecture`), and bfloat16 is used where `probe` finds it pays.
 XLA cannot place a step across logical CPU devices, so not with several CPU
 replicas.
+
+The probe's answer can change while its readings settle, so a run that
+resumes on the CPU it started on keeps the precision it started with (its
+record, `started`), and a deterministic run never depends on a timing:
+float32 unless its precision is set.
 """
 
 import dataclasses
@@ -17,8 +22,12 @@ import tensorflow as tf
 from gan_tf import models, probe
 
 
-def resolve(config, strategy):
-  """(config with its "auto" speed settings replaced, why its precision is what it is)."""
+def resolve(config, strategy, started=None):
+  """(config with its "auto" speed settings replaced, why its precision is what it is).
+
+  `started`: the speed settings the run directory's record says this run
+  started with (`rundir.resolved_speed`), or None for a new run.
+  """
   if isinstance(strategy, tf.distribute.TPUStrategy):
     device = dict(precision="mixed_bfloat16", jit_compile="false", steps_per_execution=8, fused_discriminator="true")
     why = "the TPU's native type"
@@ -36,7 +45,7 @@ def resolve(config, strategy):
     arch = models.architecture(config.arch)
     choice = probe.Choice("float32", f"the CPU default for arch={config.arch}")
     if arch.cpu_bfloat16 and config.precision == "auto":
-      choice = probe.choose()
+      choice = _cpu_choice(config, strategy, started or {})
     device = dict(
       precision=choice.precision,
       jit_compile="true" if arch.cpu_xla and strategy.num_replicas_in_sync == 1 else "false",
@@ -47,3 +56,23 @@ def resolve(config, strategy):
   chosen = {k: v for k, v in device.items() if getattr(config, k) in ("auto", 0)}
   reason = f"auto: {why}" if "precision" in chosen else "set explicitly"
   return dataclasses.replace(config, **chosen), reason
+
+
+KEPT = "as this run started on this CPU: "
+
+
+def device(strategy) -> str:
+  """What the speed settings were chosen for, as the run's record keeps it."""
+  if isinstance(strategy, tf.distribute.TPUStrategy):
+    return "TPU"
+  gpus = tf.config.list_logical_devices("GPU")
+  return f"{len(gpus)} GPU" if gpus else f"CPU: {probe.device_key()}"
+
+
+def _cpu_choice(config, strategy, started) -> probe.Choice:
+  if config.deterministic:
+    return probe.Choice("float32", "deterministic runs do not choose by timing")
+  if started.get("device") == device(strategy) and started.get("precision") in ("float32", "mixed_bfloat16"):
+    first = started.get("precision_reason", "").removeprefix("auto: ").removeprefix(KEPT)
+    return probe.Choice(started["precision"], KEPT + first)
+  return probe.choose()

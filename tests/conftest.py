@@ -1,6 +1,9 @@
+import atexit
 import gzip
 import os
+import shutil
 import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,29 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Tests run in two processes (setup.cfg), and the binaries they start in
 # more: on a GPU each would otherwise reserve nearly all of its memory.
 os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+# The suite's own cache, for this process and the commands it starts: tests
+# never read or write the user's, and timing never picks a test's precision.
+CACHE_HOME = tempfile.mkdtemp(prefix="gan_tf_test_cache_")
+atexit.register(shutil.rmtree, CACHE_HOME, ignore_errors=True)
+os.environ["XDG_CACHE_HOME"] = CACHE_HOME
+
+
+def pytest_sessionstart(session):
+  """This CPU's bfloat16 probe settled on float32, as on a CPU without fast
+  bfloat16: the dcgan trains in float32 wherever a test leaves the precision
+  "auto" (test_probe and test_speed choose otherwise where they test it)."""
+  from gan_tf import probe
+
+  settled = probe.Reading(
+    speedup=1.0, spread=0.0, rounds=probe.ROUNDS, measured="2026-01-01T00:00:00+00:00", readings=probe.SETTLE_READINGS
+  )
+  probe.write_cache(settled)
+  assert probe.choose(measure=_never).precision == "float32"
+
+
+def _never():
+  raise AssertionError("the suite's probe cache is missing")
+
 
 ROOT = Path(__file__).resolve().parents[1]
 # The real MNIST test split (10,000 digits, IDX files) beside the checkout.

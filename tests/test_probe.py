@@ -119,7 +119,7 @@ def test_slow_bfloat16_keeps_float32_at_once_and_forget_measures_again():
 
 
 def test_the_real_measurement(cache_dir):
-  reading = probe.measure_bfloat16_speedup(batch=4, rounds=3, calls=1)
+  reading = probe.measure_bfloat16_speedup(batch=4, rounds=3)
   assert reading.rounds == 3 and 0.05 < reading.speedup < 20 and reading.spread >= 0
   probe.write_cache(reading) if reading.trusted else None
   assert (probe.device_key() in probe.read_cache()) == reading.trusted

@@ -110,6 +110,38 @@ def weights(run_dir):
   }
 
 
+def test_auto_precision_without_timing_for_deterministic_runs(monkeypatch):
+  def timed():
+    raise AssertionError("a deterministic run measured")
+
+  monkeypatch.setattr(probe, "choose", timed)
+  config, reason = speed.resolve(Config(arch="dcgan", deterministic=True).resolved(), tf.distribute.get_strategy())
+  assert (config.precision, reason) == ("float32", "auto: deterministic runs do not choose by timing")
+
+
+def test_a_resumed_run_keeps_the_precision_it_started_with(tmp_path, mnist, monkeypatch):
+  import json
+
+  record = lambda: json.loads((tmp_path / "config.json").read_text())["resolved_speed"]  # noqa: E731
+  base = Config(arch="dcgan", epochs=1, batch_size=32, grid=2, progress=False, d_steps=1, pack=1)
+  monkeypatch.setattr(probe, "choose", lambda: probe.Choice("mixed_bfloat16", "bfloat16 ran 1.50x float32"))
+  train.train(base, tmp_path, dataset=mnist.take(64))
+  assert record()["precision"] == "mixed_bfloat16" and record()["device"] == speed.device(tf.distribute.get_strategy())
+  # The probe would now say float32 (its readings have not settled): the run
+  # continues in bfloat16, and says why, however often it resumes.
+  monkeypatch.setattr(probe, "choose", lambda: probe.Choice("float32", "bfloat16 ran 1.10x float32"))
+  for epochs in (2, 3):
+    logs = train.train(dataclasses.replace(base, epochs=epochs), tmp_path, dataset=mnist.take(64))
+    assert logs["step"] == 2 * epochs
+    assert record()["precision"] == "mixed_bfloat16"
+    assert record()["precision_reason"] == "auto: as this run started on this CPU: bfloat16 ran 1.50x float32"
+  # A record of another device, or a run started anew, asks the probe again.
+  started = {**record(), "device": "CPU: another model"}
+  assert speed.resolve(base.resolved(), tf.distribute.get_strategy(), started)[0].precision == "float32"
+  train.train(base, tmp_path / "new", dataset=mnist.take(64))
+  assert json.loads((tmp_path / "new" / "config.json").read_text())["resolved_speed"]["precision"] == "float32"
+
+
 def test_steps_per_execution_trains_the_same_steps(tmp_path, mnist):
   base = Config(arch="dcgan", epochs=2, batch_size=32, grid=2, progress=False, deterministic=True, d_steps=1)
   train.train(dataclasses.replace(base, steps_per_execution=1), tmp_path / "one", dataset=mnist.take(256))
