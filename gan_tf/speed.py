@@ -58,7 +58,7 @@ def resolve(config, strategy, started=None):
   return dataclasses.replace(config, **chosen), reason
 
 
-KEPT = "as this run started on this CPU: "
+KEPT = "kept from this run's start on this CPU"
 
 
 def device(strategy) -> str:
@@ -73,6 +73,5 @@ def _cpu_choice(config, strategy, started) -> probe.Choice:
   if config.deterministic:
     return probe.Choice("float32", "deterministic runs do not choose by timing")
   if started.get("device") == device(strategy) and started.get("precision") in ("float32", "mixed_bfloat16"):
-    first = started.get("precision_reason", "").removeprefix("auto: ").removeprefix(KEPT)
-    return probe.Choice(started["precision"], KEPT + first)
+    return probe.Choice(started["precision"], KEPT)
   return probe.choose()
