@@ -39,6 +39,10 @@ NO_GAIN = 1.0
 SETTLE_READINGS = 3
 ROUNDS = 15
 ATTEMPTS = 3
+# A training run starts no further attempt after this many seconds: a quiet
+# machine needs one attempt of about 12 s, and one busy enough to need more
+# is measured again by the next run anyway.
+RUN_BUDGET = 30.0
 BATCH = 64  # A quarter of the dcgan's batch: about 6 s for both precisions' rounds on 2 cores.
 METHOD = f"median of {ROUNDS} paired rounds, float32 time over bfloat16 time of the dcgan's training step at batch {BATCH}"
 
@@ -88,7 +92,7 @@ def choose(measure=None) -> Choice:
   cached = read_cache().get(device_key())
   if cached is not None and cached.settled:
     return _verdict(cached, f"cached {cached.date}")
-  reading = measure_until_trusted(measure)
+  reading = measure_until_trusted(measure, budget=RUN_BUDGET)
   if not reading.trusted:
     return Choice(
       "float32",
@@ -110,17 +114,19 @@ def _verdict(reading: Reading, when: str) -> Choice:
   return Choice("float32", f"bfloat16 ran {reading.speedup:.2f}x float32 on this CPU, under {MIN_SPEEDUP}x ({when}; {again})")
 
 
-def measure_until_trusted(measure=None, attempts=ATTEMPTS) -> Reading:
-  """Up to `attempts` readings; the first trusted one, else the steadiest."""
+def measure_until_trusted(measure=None, attempts=ATTEMPTS, budget=None) -> Reading:
+  """Up to `attempts` readings, none begun after `budget` seconds; the first
+  trusted one, else the steadiest."""
+  start = time.monotonic()
   if measure is None:  # The step's two builds, once for all the attempts.
     timers = step_timers()
     measure = lambda: paired_reading(*timers)  # noqa: E731
   readings = []
   for _ in range(attempts):
     readings.append(measure())
-    if readings[-1].trusted:
-      return readings[-1]
-  return min(readings, key=lambda r: r.spread)
+    if readings[-1].trusted or (budget is not None and time.monotonic() - start > budget):
+      break
+  return readings[-1] if readings[-1].trusted else min(readings, key=lambda r: r.spread)
 
 
 def paired_reading(time_float32, time_bfloat16, rounds=ROUNDS) -> Reading:

@@ -66,6 +66,22 @@ def test_a_reading_under_load_does_not_stick(cache_dir):
   assert f"cached {entry['measured'][:10]}" in choice.reason
 
 
+def test_a_training_run_stops_measuring_after_its_budget(monkeypatch):
+  clock = [0.0]
+  monkeypatch.setattr(probe.time, "monotonic", lambda: clock[0])
+
+  def slow_unsteady():  # Each attempt on a loaded machine takes 40 s and spreads wide.
+    clock[0] += 40.0
+    return probe.paired_reading(*timers(load=0.6, seed=int(clock[0])))
+
+  choice = probe.choose(slow_unsteady)
+  assert clock[0] == 40.0 and choice.precision == "float32" and "measured again next run" in choice.reason
+  # `gan-tf probe` has no budget: it takes every attempt it is given.
+  clock[0] = 0.0
+  probe.measure_until_trusted(slow_unsteady, attempts=3)
+  assert clock[0] == 120.0
+
+
 def test_a_cached_number_of_an_older_version_is_measured_again(cache_dir):
   # Older versions cached a bare ratio however it was measured (1.08x under load).
   (cache_dir / "gan_tf").mkdir()
