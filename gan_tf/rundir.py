@@ -78,8 +78,7 @@ def num_classes(run_dir) -> int:
 
 def precision(run_dir) -> str:
   """The precision the run last trained in ("auto" as resolved; a record from before resolved_speed: as set)."""
-  record = _record(run_dir)
-  return record.get("resolved_speed", {}).get("precision", record["precision"])
+  return resolved_speed(run_dir).get("precision") or _record(run_dir)["precision"]
 
 
 def resolved_speed(run_dir) -> dict:

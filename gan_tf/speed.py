@@ -28,13 +28,14 @@ def resolve(config, strategy, started=None):
   `started`: the speed settings the run directory's record says this run
   started with (`rundir.resolved_speed`), or None for a new run.
   """
-  if isinstance(strategy, tf.distribute.TPUStrategy):
-    device = dict(precision="mixed_bfloat16", jit_compile="false", steps_per_execution=8, fused_discriminator="true")
+  where = device(strategy)
+  if where == "TPU":
+    best = dict(precision="mixed_bfloat16", jit_compile="false", steps_per_execution=8, fused_discriminator="true")
     why = "the TPU's native type"
-  elif tf.config.list_logical_devices("GPU"):
+  elif where.endswith("GPU"):
     details = [tf.config.experimental.get_device_details(g) for g in tf.config.list_physical_devices("GPU")]
     tensor_cores = all(d.get("compute_capability", (0, 0)) >= (7, 0) for d in details)
-    device = dict(
+    best = dict(
       precision="mixed_float16" if tensor_cores else "float32",
       jit_compile="true",
       steps_per_execution=8,
@@ -45,15 +46,15 @@ def resolve(config, strategy, started=None):
     arch = models.architecture(config.arch)
     choice = probe.Choice("float32", f"the CPU default for arch={config.arch}")
     if arch.cpu_bfloat16 and config.precision == "auto":
-      choice = _cpu_choice(config, strategy, started or {})
-    device = dict(
+      choice = _cpu_choice(config, where, started or {})
+    best = dict(
       precision=choice.precision,
       jit_compile="true" if arch.cpu_xla and strategy.num_replicas_in_sync == 1 else "false",
       steps_per_execution=arch.cpu_steps_per_execution,
       fused_discriminator="false",
     )
     why = choice.reason
-  chosen = {k: v for k, v in device.items() if getattr(config, k) in ("auto", 0)}
+  chosen = {k: v for k, v in best.items() if getattr(config, k) in ("auto", 0)}
   reason = f"auto: {why}" if "precision" in chosen else "set explicitly"
   return dataclasses.replace(config, **chosen), reason
 
@@ -69,9 +70,9 @@ def device(strategy) -> str:
   return f"{len(gpus)} GPU" if gpus else f"CPU: {probe.device_key()}"
 
 
-def _cpu_choice(config, strategy, started) -> probe.Choice:
+def _cpu_choice(config, where, started) -> probe.Choice:
   if config.deterministic:
     return probe.Choice("float32", "deterministic runs do not choose by timing")
-  if started.get("device") == device(strategy) and started.get("precision") in ("float32", "mixed_bfloat16"):
+  if started.get("device") == where and started.get("precision") in ("float32", "mixed_bfloat16"):
     return probe.Choice(started["precision"], KEPT)
   return probe.choose()
