@@ -151,13 +151,14 @@ def articles_mlp_iterations_per_second(iterations, warmup=5, batch_size=32):
 def project_step(arch, batch_size, **options):
   """The project's GAN with `options` (Config fields), speed settings resolved for this device.
 
-  One discriminator update per step on each image alone, both networks from
-  one pass, unless `options` say otherwise: the reference's work. (The
-  gan-tf recipe gives the unconditional dcgan a second update and a pack of
-  two, and the mlp alternating updates, for sample quality; that changes
-  the work of a step, not the speed.)
+  One update of each network per step on each image alone, both networks
+  from one pass, unless `options` say otherwise: the reference's work. (The
+  gan-tf recipe gives the unconditional dcgan a second update of each and a
+  pack of two, and the mlp alternating updates, for sample quality; that
+  changes the work of a step, not the speed.)
   """
   options.setdefault("d_steps", 1)
+  options.setdefault("g_steps", 1)
   options.setdefault("pack", 1)
   options.setdefault("updates", "simultaneous")
   config = Config(arch=arch, batch_size=batch_size, **options).resolved()
@@ -168,7 +169,7 @@ def project_step(arch, batch_size, **options):
 
 def precision_of(arch, batch_size, **options):
   """The precision `project_step` runs in with `options`, and why (how "auto" decided)."""
-  options = {"d_steps": 1, "pack": 1, "updates": "simultaneous", **options}
+  options = {"d_steps": 1, "g_steps": 1, "pack": 1, "updates": "simultaneous", **options}
   config, reason = speed.resolve(Config(arch=arch, batch_size=batch_size, **options).resolved(), tf.distribute.get_strategy())
   return config.precision, reason
 
@@ -258,7 +259,9 @@ def epoch_overhead(arch, mnist_dir, tmp_dir, epochs, batch_size=256):
   config = Config(arch=arch, epochs=epochs + 2, batch_size=batch_size, progress=False)
   steps = len(digits) // batch_size
   resolved = config.resolved()
-  gan, compute_config = project_step(arch, batch_size, d_steps=resolved.d_steps, updates=resolved.updates, pack=resolved.pack)
+  gan, compute_config = project_step(
+    arch, batch_size, d_steps=resolved.d_steps, g_steps=resolved.g_steps, updates=resolved.updates, pack=resolved.pack
+  )
   k = compute_config.steps_per_execution
   iterator, n = constant_batches(batch_size), tf.constant(k)
 

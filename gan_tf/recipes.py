@@ -19,6 +19,7 @@ _ORIGINAL = dict(
   ema_decay=0.0,
   bn_stats="moving",
   d_steps=1,
+  g_steps=1,
   r1_gamma=0.0,
   updates="simultaneous",
   pack=1,
@@ -28,15 +29,15 @@ RECIPES = {
   ("dcgan", "original"): dict(_ORIGINAL, g_lr=1e-4, d_lr=1e-4, beta_1=0.9),
   ("mlp", "original"): dict(_ORIGINAL, batch_size=32, updates="alternating"),
   ("custom", "original"): _ORIGINAL,
-  ("dcgan", "gan-tf"): dict(_GAN_TF, g_lr=4e-4, d_lr=4e-4, beta_1=0.0, d_steps=2, pack=2),
+  ("dcgan", "gan-tf"): dict(_GAN_TF, g_lr=4e-4, d_lr=4e-4, beta_1=0.0, d_steps=2, g_steps=2, pack=2),
   # The mlp learns from many small steps: at 256 images a step it collapsed.
   ("mlp", "gan-tf"): dict(_GAN_TF, batch_size=32, updates="alternating"),
   ("custom", "gan-tf"): _GAN_TF,
 }
 # What a conditional run changes in a recipe: gan-tf adds R1 (without it a
 # conditional dcgan collapsed to one image per class), with the beta_1 and
-# discriminator updates it was measured with.
-CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, r1_gamma=1.0, pack=1)}
+# the updates per step it was measured with.
+CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, g_steps=1, r1_gamma=1.0, pack=1)}
 
 
 def is_custom(arch: str) -> bool:

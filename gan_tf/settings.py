@@ -217,12 +217,12 @@ SETTINGS = (
   _s(
     "g_steps",
     int,
-    1,
+    None,
     "Generator updates per step; each one after the first draws fresh noise and meets the discriminator "
-    "as the step's updates left it (for the dcgan, 2 reached by epoch 30 the FID that 1 reaches at 50, at "
-    "about 1.4x the time per step).",
+    "as the step's updates left it (default: the recipe's: 2 for an unconditional dcgan, 1 otherwise).",
     "optimisation",
     rule=POSITIVE,
+    from_recipe=True,
   ),
   _s(
     "updates",

@@ -22,8 +22,8 @@ def test_one_step_trains_both_networks(arch):
   assert all(not np.array_equal(a, v.numpy()) for a, v in zip(before_g, gan.generator.trainable_variables))
   assert all(not np.array_equal(a, v.numpy()) for a, v in zip(before_d, gan.discriminator.trainable_variables))
   assert int(gan.step) == 1
-  # The gan-tf recipe's dcgan updates its discriminator twice per step.
-  assert int(gan.g_optimizer.iterations) == 1
+  # The gan-tf recipe's dcgan updates each network twice per step.
+  assert int(gan.g_optimizer.iterations) == config.g_steps == {"mlp": 1, "dcgan": 2}[arch]
   assert int(gan.d_optimizer.iterations) == config.d_steps == {"mlp": 1, "dcgan": 2}[arch]
 
 
@@ -160,15 +160,18 @@ def test_recipes_fill_only_what_is_unset():
     0.0,
     "moving",
   )
-  assert (tutorial.d_steps, tutorial.updates) == (1, "simultaneous")
+  assert (tutorial.d_steps, tutorial.g_steps, tutorial.updates) == (1, 1, "simultaneous")
   ours = Config(arch="dcgan").resolved()
-  assert ours.recipe == "gan-tf" and ours.ema_decay > 0 and ours.bn_stats == "standing" and ours.d_steps == 2
+  assert ours.recipe == "gan-tf" and ours.ema_decay > 0 and ours.bn_stats == "standing"
+  assert (ours.d_steps, ours.g_steps) == (2, 2) and Config(arch="mlp").resolved().g_steps == 1
   assert ours.beta_1 == 0.0 and Config(arch="mlp").resolved().beta_1 == 0.5
   # Conditional runs keep the settings they were measured with.
   conditional = Config(arch="dcgan", conditional=True).resolved()
-  assert (conditional.d_steps, conditional.beta_1) == (1, 0.5)
+  assert (conditional.d_steps, conditional.g_steps, conditional.beta_1) == (1, 1, 0.5)
   assert Config(arch="dcgan", beta_1=0.9).resolved().beta_1 == 0.9
   assert Config(arch="dcgan", d_steps=1).resolved().d_steps == 1
+  assert Config(arch="dcgan", g_steps=3).resolved().g_steps == 3
+  assert Config(arch="my_module:build").resolved().g_steps == 1
   mine = Config(arch="mlp", recipe="original", g_lr=1e-3, bn_stats="standing").resolved()
   assert (mine.g_lr, mine.d_lr, mine.beta_1, mine.bn_stats) == (1e-3, 2e-4, 0.5, "standing")
   # The Keras articles' loop updates the generator after the discriminator.

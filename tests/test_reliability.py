@@ -37,6 +37,7 @@ def flags(digits, run_dir, *extra):
     "--deterministic",
     "--seed=7",
     "--d_steps=1",
+    "--g_steps=1",
     f"--checkpoint_dir={run_dir}",
     "--noprogress",
     *extra,
@@ -105,7 +106,7 @@ def test_sigterm_mid_epoch_saves_and_resumes_to_identical_weights(tmp_path, digi
 
 
 def test_deterministic_runs_are_bitwise_identical(tmp_path, mnist):
-  config = Config(arch="dcgan", epochs=1, batch_size=32, grid=2, seed=3, deterministic=True, progress=False, d_steps=1)
+  config = Config(arch="dcgan", epochs=1, batch_size=32, grid=2, seed=3, deterministic=True, progress=False, d_steps=1, g_steps=1)
   train.train(config, tmp_path / "a", dataset=mnist.take(128))
   train.train(config, tmp_path / "b", dataset=mnist.take(128))
   a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
@@ -177,10 +178,9 @@ def test_checkpoint_of_another_model_is_refused_and_left_alone(tmp_path, mnist):
   train.train(Config(arch="mlp", epochs=1, batch_size=64, grid=2, progress=False), tmp_path, dataset=mnist.take(128))
   (tmp_path / "config.json").unlink()  # Without the run's config, only the checkpoint itself can tell.
   files = sorted(p.name for p in tmp_path.iterdir())
+  config = Config(arch="dcgan", epochs=2, batch_size=64, grid=2, progress=False, d_steps=1, g_steps=1)
   with pytest.raises(UserError, match="does not match this model"):
-    train.train(
-      Config(arch="dcgan", epochs=2, batch_size=64, grid=2, progress=False, d_steps=1), tmp_path, dataset=mnist.take(128)
-    )
+    train.train(config, tmp_path, dataset=mnist.take(128))
   assert sorted(p.name for p in tmp_path.iterdir()) == files
 
 

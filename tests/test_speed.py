@@ -123,7 +123,7 @@ def test_a_resumed_run_keeps_the_precision_it_started_with(tmp_path, mnist, monk
   import json
 
   record = lambda: json.loads((tmp_path / "config.json").read_text())["resolved_speed"]  # noqa: E731
-  base = Config(arch="dcgan", epochs=1, batch_size=32, grid=2, progress=False, d_steps=1, pack=1)
+  base = Config(arch="dcgan", epochs=1, batch_size=32, grid=2, progress=False, d_steps=1, g_steps=1, pack=1)
   monkeypatch.setattr(probe, "choose", lambda: probe.Choice("mixed_bfloat16", "bfloat16 ran 1.50x float32"))
   train.train(base, tmp_path, dataset=mnist.take(64))
   assert record()["precision"] == "mixed_bfloat16" and record()["device"] == speed.device(tf.distribute.get_strategy())
@@ -143,7 +143,7 @@ def test_a_resumed_run_keeps_the_precision_it_started_with(tmp_path, mnist, monk
 
 
 def test_steps_per_execution_trains_the_same_steps(tmp_path, mnist):
-  base = Config(arch="dcgan", epochs=2, batch_size=32, grid=2, progress=False, deterministic=True, d_steps=1)
+  base = Config(arch="dcgan", epochs=2, batch_size=32, grid=2, progress=False, deterministic=True, d_steps=1, g_steps=1)
   train.train(dataclasses.replace(base, steps_per_execution=1), tmp_path / "one", dataset=mnist.take(256))
   logs = train.train(dataclasses.replace(base, steps_per_execution=3), tmp_path / "three", dataset=mnist.take(256))
   assert logs["step"] == 16  # 8 steps an epoch in calls of 3, 3 and 2.

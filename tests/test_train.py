@@ -15,9 +15,9 @@ from gan_tf.checkpoints import BestCheckpoint
 from gan_tf.config import Config
 from gan_tf.errors import TrainingDiverged, UserError
 
-# One discriminator update per step (the gan-tf dcgan's default is two): these
+# One update of each network per step (the gan-tf dcgan's default is two): these
 # tests are about the loop, and the suite's time.
-TINY = dict(batch_size=64, grid=3, progress=False, d_steps=1)
+TINY = dict(batch_size=64, grid=3, progress=False, d_steps=1, g_steps=1)
 
 
 def history(run_dir):
