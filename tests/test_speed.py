@@ -29,7 +29,9 @@ OPTIONS = {
 
 def run_steps(mnist, arch, **options):
   options.setdefault("jit_compile", "false")  # Each option alone (the mlp's CPU default is XLA).
-  options.setdefault("updates", "simultaneous")  # The reference's step, as bin/bench times it.
+  # The reference's step, as bin/bench times it: one generator update, from the joint pass.
+  options.setdefault("updates", "simultaneous")
+  options.setdefault("g_steps", 1)
   config = Config(arch=arch, latent_dim=32, grid=2, batch_size=BATCH, **options).resolved()
   config, _ = speed.resolve(config, tf.distribute.get_strategy())
   keras.utils.set_random_seed(0)
