@@ -148,29 +148,32 @@ def articles_mlp_iterations_per_second(iterations, warmup=5, batch_size=32):
   return 1.0 / _time(lambda: gan.iteration(images, rng), iterations, warmup)
 
 
+# The reference's work: one update of each network per step from one pass, each image judged alone.
+REFERENCE_WORK = dict(d_steps=1, g_steps=1, pack=1, updates="simultaneous")
+
+
+def _resolved(arch, batch_size, options):
+  """The config of the reference's work changed by `options`, speed settings resolved here, and why."""
+  config = Config(arch=arch, batch_size=batch_size, **{**REFERENCE_WORK, **options}).resolved()
+  return speed.resolve(config, tf.distribute.get_strategy())
+
+
 def project_step(arch, batch_size, **options):
   """The project's GAN with `options` (Config fields), speed settings resolved for this device.
 
-  One update of each network per step on each image alone, both networks
-  from one pass, unless `options` say otherwise: the reference's work. (The
-  gan-tf recipe gives the unconditional dcgan a second update of each and a
-  pack of two, and the mlp alternating updates, for sample quality; that
-  changes the work of a step, not the speed.)
+  The reference's work (`REFERENCE_WORK`) unless `options` say otherwise.
+  (The gan-tf recipe gives the unconditional dcgan a second update of each
+  network and a pack of two, and the mlp alternating updates, for sample
+  quality; that changes the work of a step, not the speed.)
   """
-  options.setdefault("d_steps", 1)
-  options.setdefault("g_steps", 1)
-  options.setdefault("pack", 1)
-  options.setdefault("updates", "simultaneous")
-  config = Config(arch=arch, batch_size=batch_size, **options).resolved()
-  config, _ = speed.resolve(config, tf.distribute.get_strategy())
+  config, _ = _resolved(arch, batch_size, options)
   keras.utils.set_random_seed(0)
   return GAN(config, (28, 28, 1)), config
 
 
 def precision_of(arch, batch_size, **options):
   """The precision `project_step` runs in with `options`, and why (how "auto" decided)."""
-  options = {"d_steps": 1, "g_steps": 1, "pack": 1, "updates": "simultaneous", **options}
-  config, reason = speed.resolve(Config(arch=arch, batch_size=batch_size, **options).resolved(), tf.distribute.get_strategy())
+  config, reason = _resolved(arch, batch_size, options)
   return config.precision, reason
 
 
@@ -259,9 +262,7 @@ def epoch_overhead(arch, mnist_dir, tmp_dir, epochs, batch_size=256):
   config = Config(arch=arch, epochs=epochs + 2, batch_size=batch_size, progress=False)
   steps = len(digits) // batch_size
   resolved = config.resolved()
-  gan, compute_config = project_step(
-    arch, batch_size, d_steps=resolved.d_steps, g_steps=resolved.g_steps, updates=resolved.updates, pack=resolved.pack
-  )
+  gan, compute_config = project_step(arch, batch_size, **{name: getattr(resolved, name) for name in REFERENCE_WORK})
   k = compute_config.steps_per_execution
   iterator, n = constant_batches(batch_size), tf.constant(k)
 

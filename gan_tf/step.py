@@ -4,14 +4,16 @@
   same real images (the extra updates of `d_steps`, as keras-io's WGAN-GP
   example does, and every discriminator update when updates alternate);
 - `generator_update`: the generator alone, against the discriminator as its
-  own updates left it (alternating updates);
+  own updates left it (alternating updates, and the extra updates of
+  `g_steps`);
 - `joint_update`: both networks from one pass, as the TensorFlow DCGAN
   tutorial's step does (simultaneous updates).
 
 `Step` composes them: `d_steps` discriminator updates (one fewer when the
 joint update trains the discriminator too), then the generator's or the
-joint update, then `g_steps` - 1 more generator updates. Each update is its own `strategy.run`, so all replicas issue
-their collectives in the same order.
+joint update, then `g_steps` - 1 more generator updates. Each update is its
+own `strategy.run`, so all replicas issue their collectives in the same
+order.
 """
 
 import dataclasses
