@@ -149,7 +149,7 @@ def articles_mlp_iterations_per_second(iterations, warmup=5, batch_size=32):
 
 
 # The reference's work: one update of each network per step from one pass, each image judged alone.
-REFERENCE_WORK = dict(d_steps=1, g_steps=1, pack=1, updates="simultaneous")
+REFERENCE_WORK = dict(d_steps=1, g_steps=1, pack=1, updates="simultaneous", d_dropout=0.3)
 
 
 def _resolved(arch, batch_size, options):

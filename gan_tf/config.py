@@ -47,6 +47,10 @@ class _ConfigMethods:
         raise ConfigError(
           "batch_size", f"@batch_size={self.batch_size} is not a multiple of @pack={self.pack}; pass a multiple or @pack=1"
         )
+    if self.d_dropout and self.arch not in recipes.DROPOUT_ARCHS:
+      raise ConfigError(
+        "d_dropout", f"@d_dropout is the dcgan discriminator's; @arch={self.arch} has no dropout to set: leave it unset"
+      )
     if self.spectral_norm and recipes.is_custom(self.arch):
       raise ConfigError(
         "spectral_norm",

@@ -41,6 +41,7 @@ class GAN:
         spectral_norm=config.spectral_norm,
         pack=config.pack,
         pack_layout=config.pack_layout,
+        d_dropout=config.d_dropout,
       )
       # The moving average of the generator's weights (its BatchNorm
       # statistics are not averaged: see `sampler`).

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-from gan_tf import custom
+from gan_tf import custom, recipes
 from gan_tf import layers as layers_lib
 from gan_tf.errors import UserError
 
@@ -142,17 +142,21 @@ def dcgan_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False
   return keras.Model(inputs, x, name="dcgan_generator")
 
 
-def dcgan_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1, pack_layout="fold"):
+def dcgan_discriminator(
+  image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1, pack_layout="fold", dropout=0.3
+):
   """The tutorial's discriminator: strided 5x5 convolutions (two at 28x28,
-  one more per doubling) and one logit."""
-  dropout = layers.Dropout if stock_layers else layers_lib.Dropout
+  one more per doubling), each followed by `dropout` (the tutorial's 0.3;
+  0: none), and one logit."""
+  dropout_rate, dropout = dropout, layers.Dropout if stock_layers else layers_lib.Dropout
   _, levels = dcgan_levels(image_shape)
   images, inputs, label = _inputs(image_shape, "images", num_classes)
   x = layers_lib.packed(images, pack, pack_layout)
   for level in range(levels):
     x = _maybe_sn(layers.Conv2D(min(64 * 2**level, _MAX_FILTERS), 5, strides=2, padding="same"), spectral_norm)(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
-    x = dropout(0.3)(x)
+    if dropout_rate:
+      x = dropout(dropout_rate)(x)
   x = layers.Flatten()(x)
   return keras.Model(inputs, layers_lib.unpacked(_logit(x, label, num_classes, spectral_norm), pack), name="dcgan_discriminator")
 
@@ -210,18 +214,27 @@ def build(
   stock_layers=False,
   pack=1,
   pack_layout="fold",
+  d_dropout=0.3,
 ):
   """Returns (generator, discriminator) for `arch`; conditional on `num_classes` labels if it is not 0.
   The discriminator judges `pack` images at once, laid out as `pack_layout`
   says (PacGAN; 1: each alone; unconditional only, as `Config` checks): it
   takes batches of a multiple of `pack` images and gives each image its
-  pack's logit. `arch` "MODULE:FUNCTION" names the user's networks (custom.py),
-  which take no pack and no spectral normalisation (`Config` refuses them)."""
+  pack's logit. `d_dropout` is the dcgan discriminator's dropout rate (the
+  tutorial's 0.3 unless a recipe says otherwise; the mlp has none). `arch`
+  "MODULE:FUNCTION" names the user's networks (custom.py), which take no
+  pack and no spectral normalisation (`Config` refuses them)."""
   if ":" in arch:
     return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)
   generator = build_generator(arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers)
   discriminator = ARCHITECTURES[arch].discriminator(
-    tuple(image_shape), num_classes, spectral_norm, stock_layers, pack=pack, pack_layout=pack_layout
+    tuple(image_shape),
+    num_classes,
+    spectral_norm,
+    stock_layers,
+    pack=pack,
+    pack_layout=pack_layout,
+    **({"dropout": d_dropout} if arch in recipes.DROPOUT_ARCHS else {}),
   )
   return generator, discriminator
 

@@ -23,10 +23,11 @@ _ORIGINAL = dict(
   r1_gamma=0.0,
   updates="simultaneous",
   pack=1,
+  d_dropout=0.0,  # Only the dcgan's discriminator has dropout (DROPOUT_ARCHS).
 )
 _GAN_TF = dict(_ORIGINAL, ema_decay=0.999, bn_stats="standing")
 RECIPES = {
-  ("dcgan", "original"): dict(_ORIGINAL, g_lr=1e-4, d_lr=1e-4, beta_1=0.9),
+  ("dcgan", "original"): dict(_ORIGINAL, g_lr=1e-4, d_lr=1e-4, beta_1=0.9, d_dropout=0.3),
   ("mlp", "original"): dict(_ORIGINAL, batch_size=32, updates="alternating"),
   ("custom", "original"): _ORIGINAL,
   ("dcgan", "gan-tf"): dict(_GAN_TF, g_lr=4e-4, d_lr=4e-4, beta_1=0.0, d_steps=2, g_steps=2, pack=2),
@@ -35,9 +36,12 @@ RECIPES = {
   ("custom", "gan-tf"): _GAN_TF,
 }
 # What a conditional run changes in a recipe: gan-tf adds R1 (without it a
-# conditional dcgan collapsed to one image per class), with the beta_1 and
-# the updates per step it was measured with.
+# conditional dcgan collapsed to one image per class), with the beta_1, the
+# updates per step and the original recipe's dropout it was measured with.
 CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, g_steps=1, r1_gamma=1.0, pack=1)}
+CONDITIONAL_FROM_ORIGINAL = ("d_dropout",)
+# The built-in architectures whose discriminator has dropout (`d_dropout`).
+DROPOUT_ARCHS = ("dcgan",)
 
 
 def is_custom(arch: str) -> bool:
@@ -46,5 +50,9 @@ def is_custom(arch: str) -> bool:
 
 def values(arch: str, recipe: str, conditional: bool) -> dict:
   """The recipe's value of every setting it fills for this architecture."""
-  row = RECIPES["custom" if is_custom(arch) else arch, recipe]
-  return {**row, **(CONDITIONAL.get(recipe, {}) if conditional else {})}
+  key = "custom" if is_custom(arch) else arch
+  row = RECIPES[key, recipe]
+  if not conditional or recipe not in CONDITIONAL:
+    return dict(row)
+  original = RECIPES[key, "original"]
+  return {**row, **CONDITIONAL[recipe], **{name: original[name] for name in CONDITIONAL_FROM_ORIGINAL}}

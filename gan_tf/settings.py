@@ -122,6 +122,16 @@ SETTINGS = (
   ),
   _s("spectral_norm", bool, False, "Spectral normalisation of the discriminator's weights.", "model"),
   _s(
+    "d_dropout",
+    float,
+    None,
+    "Dropout rate after each of the dcgan discriminator's convolutions (the tutorial's 0.3; default: the "
+    "recipe's: 0 for an unconditional dcgan with the gan-tf recipe, else 0.3). The mlp's discriminator has none.",
+    "model",
+    rule=UNIT_OPEN,
+    from_recipe=True,
+  ),
+  _s(
     "pack",
     int,
     None,

@@ -172,6 +172,10 @@ def test_recipes_fill_only_what_is_unset():
   assert Config(arch="dcgan", d_steps=1).resolved().d_steps == 1
   assert Config(arch="dcgan", g_steps=3).resolved().g_steps == 3
   assert Config(arch="my_module:build").resolved().g_steps == 1
+  # The tutorial's dropout in the discriminator, except for the unconditional gan-tf dcgan.
+  assert (tutorial.d_dropout, ours.d_dropout, conditional.d_dropout) == (0.3, 0.0, 0.3)
+  assert Config(arch="mlp", conditional=True).resolved().d_dropout == 0.0
+  assert Config(arch="dcgan", d_dropout=0.5).resolved().d_dropout == 0.5
   mine = Config(arch="mlp", recipe="original", g_lr=1e-3, bn_stats="standing").resolved()
   assert (mine.g_lr, mine.d_lr, mine.beta_1, mine.bn_stats) == (1e-3, 2e-4, 0.5, "standing")
   # The Keras articles' loop updates the generator after the discriminator.

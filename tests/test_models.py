@@ -96,6 +96,17 @@ def test_dropout_mask_follows_the_seed_generator():
   np.testing.assert_array_equal(compiled(x), b(x, training=True))
 
 
+def test_dcgan_discriminator_dropout_is_a_setting():
+  images = tf.random.stateless_normal([16, 28, 28, 1], seed=[0, 4])
+  for rate, layers_expected in ((0.3, 2), (0.0, 0)):
+    _, discriminator = models.build("dcgan", 8, (28, 28, 1), d_dropout=rate)
+    dropouts = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.Dropout)]
+    assert len(dropouts) == layers_expected and all(layer.rate == rate for layer in dropouts)
+    first, second = discriminator(images, training=True), discriminator(images, training=True)
+    # Training-mode logits differ from call to call only through dropout's masks.
+    assert bool(tf.reduce_all(first == second)) == (rate == 0.0)
+
+
 def test_unknown_arch():
   with pytest.raises(UserError, match="unknown arch='vae'"):
     models.build("vae", 100, (28, 28, 1))

@@ -32,6 +32,7 @@ def run_steps(mnist, arch, **options):
   # The reference's step, as bin/bench times it: one generator update, from the joint pass.
   options.setdefault("updates", "simultaneous")
   options.setdefault("g_steps", 1)
+  options.setdefault("d_dropout", 0.3 if arch == "dcgan" else 0.0)
   config = Config(arch=arch, latent_dim=32, grid=2, batch_size=BATCH, **options).resolved()
   config, _ = speed.resolve(config, tf.distribute.get_strategy())
   keras.utils.set_random_seed(0)
