@@ -148,15 +148,15 @@ def dcgan_discriminator(
   """The tutorial's discriminator: strided 5x5 convolutions (two at 28x28,
   one more per doubling), each followed by `dropout` (the tutorial's 0.3;
   0: none), and one logit."""
-  dropout_rate, dropout = dropout, layers.Dropout if stock_layers else layers_lib.Dropout
+  dropout_layer = layers.Dropout if stock_layers else layers_lib.Dropout
   _, levels = dcgan_levels(image_shape)
   images, inputs, label = _inputs(image_shape, "images", num_classes)
   x = layers_lib.packed(images, pack, pack_layout)
   for level in range(levels):
     x = _maybe_sn(layers.Conv2D(min(64 * 2**level, _MAX_FILTERS), 5, strides=2, padding="same"), spectral_norm)(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
-    if dropout_rate:
-      x = dropout(dropout_rate)(x)
+    if dropout:
+      x = dropout_layer(dropout)(x)
   x = layers.Flatten()(x)
   return keras.Model(inputs, layers_lib.unpacked(_logit(x, label, num_classes, spectral_norm), pack), name="dcgan_discriminator")
 
