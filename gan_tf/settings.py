@@ -229,7 +229,7 @@ SETTINGS = (
     int,
     None,
     "Generator updates per step; each one after the first draws fresh noise and meets the discriminator "
-    "as the step's updates left it (default: the recipe's: 2 for an unconditional dcgan, 1 otherwise).",
+    "as the step's updates left it (default: the recipe's: 3 for an unconditional dcgan, 1 otherwise).",
     "optimisation",
     rule=POSITIVE,
     from_recipe=True,

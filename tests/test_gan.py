@@ -22,9 +22,9 @@ def test_one_step_trains_both_networks(arch):
   assert all(not np.array_equal(a, v.numpy()) for a, v in zip(before_g, gan.generator.trainable_variables))
   assert all(not np.array_equal(a, v.numpy()) for a, v in zip(before_d, gan.discriminator.trainable_variables))
   assert int(gan.step) == 1
-  # The gan-tf recipe's dcgan updates each network twice per step.
-  assert int(gan.g_optimizer.iterations) == config.g_steps == {"mlp": 1, "dcgan": 2}[arch]
-  assert int(gan.d_optimizer.iterations) == config.d_steps == {"mlp": 1, "dcgan": 2}[arch]
+  # The gan-tf recipe's dcgan updates each network three times per step.
+  assert int(gan.g_optimizer.iterations) == config.g_steps == {"mlp": 1, "dcgan": 3}[arch]
+  assert int(gan.d_optimizer.iterations) == config.d_steps == {"mlp": 1, "dcgan": 3}[arch]
 
 
 def test_losses_match_the_tutorials_step():
@@ -163,7 +163,7 @@ def test_recipes_fill_only_what_is_unset():
   assert (tutorial.d_steps, tutorial.g_steps, tutorial.updates) == (1, 1, "simultaneous")
   ours = Config(arch="dcgan").resolved()
   assert ours.recipe == "gan-tf" and ours.ema_decay > 0 and ours.bn_stats == "standing"
-  assert (ours.d_steps, ours.g_steps) == (2, 2) and Config(arch="mlp").resolved().g_steps == 1
+  assert (ours.d_steps, ours.g_steps) == (3, 3) and Config(arch="mlp").resolved().g_steps == 1
   assert ours.beta_1 == 0.0 and Config(arch="mlp").resolved().beta_1 == 0.5
   # Conditional runs keep the settings they were measured with.
   conditional = Config(arch="dcgan", conditional=True).resolved()

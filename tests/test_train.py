@@ -15,7 +15,7 @@ from gan_tf.checkpoints import BestCheckpoint
 from gan_tf.config import Config
 from gan_tf.errors import TrainingDiverged, UserError
 
-# One update of each network per step (the gan-tf dcgan's default is two): these
+# One update of each network per step (the gan-tf dcgan's default is three): these
 # tests are about the loop, and the suite's time.
 TINY = dict(batch_size=64, grid=3, progress=False, d_steps=1, g_steps=1)
 
