@@ -1,13 +1,15 @@
 """Speed options: each one trains, and matches the float32 reference step within a stated tolerance."""
 
 import dataclasses
+import importlib.util
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import data, probe, speed
+from gan_tf import data, probe, recipes, speed
 from gan_tf import loop as train
 from gan_tf.config import Config
 from gan_tf.gan import GAN
@@ -29,13 +31,18 @@ OPTIONS = {
 }
 
 
+def dropout(arch, options):
+  """The discriminator's dropout a run of `options` trains with: the source's unless they set it."""
+  return options.get("d_dropout", recipes.RECIPES[arch, "original"]["d_dropout"])
+
+
 def run_steps(mnist, arch, **options):
   options.setdefault("jit_compile", "false")  # Each option alone (the mlp's CPU default is XLA).
   # The reference's step, as bin/bench times it: one update of each network, from the joint pass.
   options.setdefault("updates", "simultaneous")
   options.setdefault("d_steps", 1)
   options.setdefault("g_steps", 1)
-  options.setdefault("d_dropout", 0.3 if arch == "dcgan" else 0.0)
+  options["d_dropout"] = dropout(arch, options)
   config = Config(arch=arch, latent_dim=32, grid=2, batch_size=BATCH, **options).resolved()
   config, _ = speed.resolve(config, tf.distribute.get_strategy())
   keras.utils.set_random_seed(0)
@@ -48,16 +55,15 @@ def run_steps(mnist, arch, **options):
 
 @pytest.fixture(scope="module")
 def reference(mnist):
-  runs = {(arch, None): dict(arch=arch) for arch in ("mlp", "dcgan")}
-  runs["dcgan", 0.0] = dict(arch="dcgan", d_dropout=0.0)
-  return {key: run_steps(mnist, precision="float32", **options)[1] for key, options in runs.items()}
+  runs = (("mlp", 0.0), ("dcgan", 0.3), ("dcgan", 0.0))
+  return {(arch, rate): run_steps(mnist, arch, precision="float32", d_dropout=rate)[1] for arch, rate in runs}
 
 
 @pytest.mark.parametrize("option", sorted(OPTIONS))
 @pytest.mark.parametrize("arch", ["mlp", "dcgan"])
 def test_option_matches_float32(mnist, reference, arch, option):
   gan, losses = run_steps(mnist, arch, **OPTIONS[option])
-  expected = reference[arch, OPTIONS[option].get("d_dropout") if arch == "dcgan" else None]
+  expected = reference[arch, dropout(arch, OPTIONS[option])]
   for name in ("d_loss", "g_loss"):
     assert losses[name] == pytest.approx(expected[name], rel=TOLERANCE), name
   images = gan.samples()
@@ -181,3 +187,16 @@ def test_draws_do_not_depend_on_xla(mnist, arch):
   losses = [run_steps(mnist, arch, precision="float32", jit_compile=jit, **settings)[1] for jit in ("false", "true")]
   for name in ("d_loss", "g_loss"):
     assert losses[1][name] == pytest.approx(losses[0][name], rel=1e-4), name
+
+
+@pytest.mark.parametrize("arch,rate", [("mlp", 0.0), ("dcgan", 0.3)])
+def test_the_benchmark_builds_the_references_work(arch, rate):
+  # bin/bench's same-work rows: each architecture with its source's dropout
+  # (a dropout rate for the mlp is refused), one update of each network.
+  spec = importlib.util.spec_from_file_location("measure", Path(__file__).resolve().parents[1] / "benchmarks" / "measure.py")
+  measure = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(measure)
+  gan, config = measure.project_step(arch, 8, precision="float32")
+  assert (config.d_steps, config.g_steps, config.pack, config.updates, config.d_dropout) == (1, 1, 1, "simultaneous", rate)
+  gan.train_step(tf.random.uniform([8, 28, 28, 1], -1, 1))
+  assert int(gan.d_optimizer.iterations) == int(gan.g_optimizer.iterations) == 1
