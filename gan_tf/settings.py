@@ -362,7 +362,14 @@ SETTINGS = (
     "outputs",
     rule=(bool, "a directory path"),
   ),
-  _s("progress", bool, True, "Show a progress line per epoch.", "outputs"),
+  _s(
+    "progress",
+    bool,
+    True,
+    "Show the run's precision and speed settings at its start, then a progress line per epoch; "
+    "--noprogress trains silently (config.json and history.csv record both).",
+    "outputs",
+  ),
   # Speed and distribution.
   _s(
     "precision",
