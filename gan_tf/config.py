@@ -51,6 +51,10 @@ class _ConfigMethods:
       raise ConfigError(
         "d_dropout", f"@d_dropout is the dcgan discriminator's; @arch={self.arch} has no dropout to set: leave it unset"
       )
+    if self.d_width and recipes.is_custom(self.arch):
+      raise ConfigError(
+        "d_width", f"@d_width sets the built-in discriminators' width; @arch={self.arch} builds its own: leave it unset"
+      )
     if self.spectral_norm and recipes.is_custom(self.arch):
       raise ConfigError(
         "spectral_norm",

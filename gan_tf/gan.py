@@ -42,6 +42,7 @@ class GAN:
         pack=config.pack,
         pack_layout=config.pack_layout,
         d_dropout=config.d_dropout,
+        d_width=config.d_width,
       )
       # The moving average of the generator's weights (its BatchNorm
       # statistics are not averaged: see `sampler`).

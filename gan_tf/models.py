@@ -96,11 +96,12 @@ def mlp_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False, 
   return keras.Model(inputs, layers.Reshape(image_shape, dtype="float32")(x), name="mlp_generator")
 
 
-def mlp_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1, pack_layout="fold"):
-  """The articles' dense discriminator (665,089 parameters at 28x28x1), on logits."""
+def mlp_discriminator(image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1, pack_layout="fold", width=512):
+  """The articles' dense discriminator (665,089 parameters at 28x28x1), on
+  logits: two hidden layers of `width` units (the articles' 512)."""
   images, inputs, label = _inputs(image_shape, "images", num_classes)
   x = layers.Flatten()(layers_lib.packed(images, pack, pack_layout))
-  for units in (512, 512):
+  for units in (width, width):
     x = _maybe_sn(layers.Dense(units), spectral_norm)(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
   return keras.Model(inputs, layers_lib.unpacked(_logit(x, label, num_classes, spectral_norm), pack), name="mlp_discriminator")
@@ -143,17 +144,18 @@ def dcgan_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False
 
 
 def dcgan_discriminator(
-  image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1, pack_layout="fold", dropout=0.3
+  image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1, pack_layout="fold", dropout=0.3, width=64
 ):
   """The tutorial's discriminator: strided 5x5 convolutions (two at 28x28,
-  one more per doubling), each followed by `dropout` (the tutorial's 0.3;
-  0: none), and one logit."""
+  one more per doubling) of `width` filters (the tutorial's 64), doubled per
+  level up to 512, each followed by `dropout` (the tutorial's 0.3; 0: none),
+  and one logit."""
   dropout_layer = layers.Dropout if stock_layers else layers_lib.Dropout
   _, levels = dcgan_levels(image_shape)
   images, inputs, label = _inputs(image_shape, "images", num_classes)
   x = layers_lib.packed(images, pack, pack_layout)
   for level in range(levels):
-    x = _maybe_sn(layers.Conv2D(min(64 * 2**level, _MAX_FILTERS), 5, strides=2, padding="same"), spectral_norm)(x)
+    x = _maybe_sn(layers.Conv2D(min(width * 2**level, _MAX_FILTERS), 5, strides=2, padding="same"), spectral_norm)(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
     if dropout:
       x = dropout_layer(dropout)(x)
@@ -215,13 +217,15 @@ def build(
   pack=1,
   pack_layout="fold",
   d_dropout=0.3,
+  d_width=None,
 ):
   """Returns (generator, discriminator) for `arch`; conditional on `num_classes` labels if it is not 0.
   The discriminator judges `pack` images at once, laid out as `pack_layout`
   says (PacGAN; 1: each alone; unconditional only, as `Config` checks): it
   takes batches of a multiple of `pack` images and gives each image its
   pack's logit. `d_dropout` is the dcgan discriminator's dropout rate (the
-  tutorial's 0.3 unless a recipe says otherwise; the mlp has none). `arch`
+  tutorial's 0.3 unless a recipe says otherwise; the mlp has none).
+  `d_width` is a built-in discriminator's width (None: its source's). `arch`
   "MODULE:FUNCTION" names the user's networks (custom.py), which take no
   pack and no spectral normalisation (`Config` refuses them)."""
   if ":" in arch:
@@ -235,6 +239,7 @@ def build(
     pack=pack,
     pack_layout=pack_layout,
     **({"dropout": d_dropout} if arch in recipes.DROPOUT_ARCHS else {}),
+    **({"width": d_width} if d_width else {}),
   )
   return generator, discriminator
 

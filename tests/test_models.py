@@ -107,6 +107,16 @@ def test_dcgan_discriminator_dropout_is_a_setting():
     assert bool(tf.reduce_all(first == second)) == (rate == 0.0)
 
 
+@pytest.mark.parametrize("arch, width, widths", [("dcgan", 128, [128, 256]), ("mlp", 256, [256, 256])])
+def test_discriminator_width_is_a_setting(arch, width, widths):
+  _, source = models.build(arch, 8, (28, 28, 1))
+  _, wide = models.build(arch, 8, (28, 28, 1), d_width=width)
+  hidden = lambda d: [layer for layer in d.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))][:-1]  # noqa: E731
+  assert [layer.filters if arch == "dcgan" else layer.units for layer in hidden(wide)] == widths
+  assert wide.count_params() != source.count_params()
+  assert wide(tf.zeros([2, 28, 28, 1]), training=False).shape == (2, 1)
+
+
 def test_unknown_arch():
   with pytest.raises(UserError, match="unknown arch='vae'"):
     models.build("vae", 100, (28, 28, 1))

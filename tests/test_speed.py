@@ -43,6 +43,7 @@ def run_steps(mnist, arch, **options):
   options.setdefault("d_steps", 1)
   options.setdefault("g_steps", 1)
   options["d_dropout"] = dropout(arch, options)
+  options.setdefault("d_width", recipes.RECIPES[arch, "original"]["d_width"])
   config = Config(arch=arch, latent_dim=32, grid=2, batch_size=BATCH, **options).resolved()
   config, _ = speed.resolve(config, tf.distribute.get_strategy())
   keras.utils.set_random_seed(0)
@@ -197,6 +198,7 @@ def test_the_benchmark_builds_the_references_work(arch, rate):
   measure = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(measure)
   gan, config = measure.project_step(arch, 8, precision="float32")
-  assert (config.d_steps, config.g_steps, config.pack, config.updates, config.d_dropout) == (1, 1, 1, "simultaneous", rate)
+  work = (config.d_steps, config.g_steps, config.pack, config.updates, config.d_dropout, config.d_width)
+  assert work == (1, 1, 1, "simultaneous", rate, {"mlp": 512, "dcgan": 64}[arch])
   gan.train_step(tf.random.uniform([8, 28, 28, 1], -1, 1))
   assert int(gan.d_optimizer.iterations) == int(gan.g_optimizer.iterations) == 1
