@@ -17,6 +17,7 @@ import os
 import shutil
 from pathlib import Path
 
+from gan_tf import recipes
 from gan_tf import settings as settings_lib
 from gan_tf.config import Config
 from gan_tf.errors import ConfigError, UserError
@@ -35,6 +36,8 @@ def parse_config(text: str) -> Config:
   # and runs from before pack layouts stacked their packs (a layout of no
   # pack is the default's, so that a run resumes without naming one).
   raw.setdefault("pack_layout", "channels" if raw["pack"] > 1 else "fold")
+  # Runs from before d_width had their source's discriminator (your own networks have none to set).
+  raw.setdefault("d_width", recipes.RECIPES.get((raw.get("arch"), "original"), {}).get("d_width"))
   return Config.from_json(json.dumps(raw))
 
 

@@ -434,5 +434,16 @@ BY_NAME = {s.name: s for s in SETTINGS}
 GROUPS = ("model", "data", "optimisation", "sampling", "evaluation", "outputs", "speed")
 # Settings that decide the shapes of what is checkpointed: a run cannot resume
 # with different values.
-IDENTITY = ("arch", "latent_dim", "grid", "conditional", "spectral_norm", "pack", "pack_layout", "image_size", "channels")
+IDENTITY = (
+  "arch",
+  "latent_dim",
+  "grid",
+  "conditional",
+  "spectral_norm",
+  "pack",
+  "pack_layout",
+  "d_width",
+  "image_size",
+  "channels",
+)
 SPEED = ("precision", "jit_compile", "steps_per_execution", "fused_discriminator")

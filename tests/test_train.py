@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -9,15 +10,16 @@ from PIL import Image
 
 from gan_tf import history as history_lib
 from gan_tf import loop as train
-from gan_tf import restore
+from gan_tf import restore, rundir
 from gan_tf import serving as export
 from gan_tf.checkpoints import BestCheckpoint
 from gan_tf.config import Config
 from gan_tf.errors import TrainingDiverged, UserError
 
-# One update of each network per step (the gan-tf dcgan's default is three): these
-# tests are about the loop, and the suite's time.
-TINY = dict(batch_size=64, grid=3, progress=False, d_steps=1, g_steps=1)
+# One update of each network per step (the gan-tf dcgan's default is three) and
+# the tutorial's discriminator (the default's is twice as wide): these tests are
+# about the loop, and the suite's time.
+TINY = dict(batch_size=64, grid=3, progress=False, d_steps=1, g_steps=1, d_width=64)
 
 
 def history(run_dir):
@@ -94,6 +96,7 @@ def test_rerun_continues_at_the_next_epoch(two_epochs, mnist):
     dict(spectral_norm=True),
     dict(pack=1),
     dict(pack_layout="channels"),
+    dict(d_width=128),
     dict(image_size=32),
   ],
 )
@@ -106,6 +109,23 @@ def test_incompatible_resume_is_refused(two_epochs, mnist, change):
     train.train(Config(**settings), run_dir, dataset=mnist.take(512))
   assert sorted(p.name for p in run_dir.iterdir()) == before
   assert json.loads((run_dir / "config.json").read_text())["arch"] == "dcgan"
+
+
+def test_a_run_from_before_d_width_keeps_its_discriminator(two_epochs, tmp_path, mnist):
+  # Its config.json has no d_width: the run was built with the tutorial's 64
+  # filters, not the recipe's 128 of today, and must load and resume as such.
+  run_dir = tmp_path / "old"
+  shutil.copytree(two_epochs[0], run_dir)
+  record = json.loads((run_dir / "config.json").read_text())
+  del record["d_width"]
+  (run_dir / "config.json").write_text(json.dumps(record))
+  generator, config = restore.restore_generator(run_dir)
+  assert config.d_width == 64 and generator(tf.zeros([2, config.latent_dim])).shape == (2, 28, 28, 1)
+  # Resumed as the train command does: the identity settings not given come from the run.
+  done = len(history(run_dir))
+  given = {k: v for k, v in TINY.items() if k != "d_width"}
+  fields = rundir.with_identity_of(dict(arch="dcgan", epochs=done + 1, **given), run_dir, given=set(given))
+  assert train.train(Config(**fields), run_dir, dataset=mnist.take(512))["step"] == 8 * (done + 1)
 
 
 def test_history_drops_rows_past_the_checkpoint(tmp_path, mnist):
