@@ -30,7 +30,7 @@ RECIPES = {
   ("dcgan", "original"): dict(_ORIGINAL, g_lr=1e-4, d_lr=1e-4, beta_1=0.9, d_dropout=0.3, d_width=64),
   ("mlp", "original"): dict(_ORIGINAL, batch_size=32, updates="alternating", d_width=512),
   ("custom", "original"): _ORIGINAL,
-  ("dcgan", "gan-tf"): dict(_GAN_TF, g_lr=4e-4, d_lr=4e-4, beta_1=0.0, d_steps=3, g_steps=3, pack=2, d_width=128),
+  ("dcgan", "gan-tf"): dict(_GAN_TF, g_lr=4e-4, d_lr=4e-4, beta_1=0.0, d_steps=3, g_steps=3, pack=2, d_width=64),
   # The mlp learns from many small steps: at 256 images a step it collapsed.
   ("mlp", "gan-tf"): dict(_GAN_TF, batch_size=32, updates="alternating", d_width=512),
   ("custom", "gan-tf"): _GAN_TF,

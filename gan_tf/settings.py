@@ -136,8 +136,8 @@ SETTINGS = (
     int,
     None,
     "Width of the built-in discriminator: the dcgan's filters in its first convolution, doubled per level up to "
-    "512 (the tutorial's 64), or the mlp's units per hidden layer (the articles' 512). Default: the recipe's: 128 "
-    "for an unconditional dcgan with the gan-tf recipe, else the source's. Your own networks set their own.",
+    "512 (the tutorial's 64), or the mlp's units per hidden layer (the articles' 512). Default: the source's, "
+    "in both recipes. Your own networks set their own.",
     "model",
     rule=POSITIVE,
     from_recipe=True,

@@ -176,8 +176,9 @@ def test_recipes_fill_only_what_is_unset():
   assert (tutorial.d_dropout, ours.d_dropout, conditional.d_dropout) == (0.3, 0.0, 0.3)
   assert Config(arch="mlp", conditional=True).resolved().d_dropout == 0.0
   assert Config(arch="dcgan", d_dropout=0.5).resolved().d_dropout == 0.5
-  # A wider discriminator for the unconditional gan-tf dcgan; the sources' elsewhere.
-  assert (tutorial.d_width, ours.d_width, conditional.d_width) == (64, 128, 64)
+  # The sources' discriminators, unless a width is given.
+  assert (tutorial.d_width, ours.d_width, conditional.d_width) == (64, 64, 64)
+  assert Config(arch="dcgan", d_width=128).resolved().d_width == 128
   assert Config(arch="mlp").resolved().d_width == 512 and Config(arch="my_module:build").resolved().d_width is None
   mine = Config(arch="mlp", recipe="original", g_lr=1e-3, bn_stats="standing").resolved()
   assert (mine.g_lr, mine.d_lr, mine.beta_1, mine.bn_stats) == (1e-3, 2e-4, 0.5, "standing")

@@ -10,16 +10,15 @@ from PIL import Image
 
 from gan_tf import history as history_lib
 from gan_tf import loop as train
-from gan_tf import restore, rundir
+from gan_tf import recipes, restore, rundir
 from gan_tf import serving as export
 from gan_tf.checkpoints import BestCheckpoint
 from gan_tf.config import Config
 from gan_tf.errors import TrainingDiverged, UserError
 
-# One update of each network per step (the gan-tf dcgan's default is three) and
-# the tutorial's discriminator (the default's is twice as wide): these tests are
-# about the loop, and the suite's time.
-TINY = dict(batch_size=64, grid=3, progress=False, d_steps=1, g_steps=1, d_width=64)
+# One update of each network per step (the gan-tf dcgan's default is three): these
+# tests are about the loop, and the suite's time.
+TINY = dict(batch_size=64, grid=3, progress=False, d_steps=1, g_steps=1)
 
 
 def history(run_dir):
@@ -111,9 +110,11 @@ def test_incompatible_resume_is_refused(two_epochs, mnist, change):
   assert json.loads((run_dir / "config.json").read_text())["arch"] == "dcgan"
 
 
-def test_a_run_from_before_d_width_keeps_its_discriminator(two_epochs, tmp_path, mnist):
+def test_a_run_from_before_d_width_keeps_its_discriminator(two_epochs, tmp_path, mnist, monkeypatch):
   # Its config.json has no d_width: the run was built with the tutorial's 64
-  # filters, not the recipe's 128 of today, and must load and resume as such.
+  # filters, whatever the recipe's width is now, and must load and resume as such.
+  recipe = recipes.RECIPES["dcgan", "gan-tf"]
+  monkeypatch.setitem(recipes.RECIPES, ("dcgan", "gan-tf"), {**recipe, "d_width": 2 * recipe["d_width"]})
   run_dir = tmp_path / "old"
   shutil.copytree(two_epochs[0], run_dir)
   record = json.loads((run_dir / "config.json").read_text())
@@ -123,8 +124,7 @@ def test_a_run_from_before_d_width_keeps_its_discriminator(two_epochs, tmp_path,
   assert config.d_width == 64 and generator(tf.zeros([2, config.latent_dim])).shape == (2, 28, 28, 1)
   # Resumed as the train command does: the identity settings not given come from the run.
   done = len(history(run_dir))
-  given = {k: v for k, v in TINY.items() if k != "d_width"}
-  fields = rundir.with_identity_of(dict(arch="dcgan", epochs=done + 1, **given), run_dir, given=set(given))
+  fields = rundir.with_identity_of(dict(arch="dcgan", epochs=done + 1, **TINY), run_dir, given=set(TINY))
   assert train.train(Config(**fields), run_dir, dataset=mnist.take(512))["step"] == 8 * (done + 1)
 
 
