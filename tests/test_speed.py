@@ -42,8 +42,9 @@ def run_steps(mnist, arch, **options):
   options.setdefault("updates", "simultaneous")
   options.setdefault("d_steps", 1)
   options.setdefault("g_steps", 1)
-  options["d_dropout"] = dropout(arch, options)
-  options.setdefault("d_width", recipes.RECIPES[arch, "original"]["d_width"])
+  source = recipes.RECIPES[arch, "original"]
+  for name in ("d_dropout", "d_width"):  # The source's discriminator, unless the options set it.
+    options.setdefault(name, source[name])
   config = Config(arch=arch, latent_dim=32, grid=2, batch_size=BATCH, **options).resolved()
   config, _ = speed.resolve(config, tf.distribute.get_strategy())
   keras.utils.set_random_seed(0)
