@@ -1,30 +1,20 @@
 """Sample quality, measured in the feature space of a domain classifier.
 
-ImageNet networks cannot be downloaded on offline machines and see little in
-28x28 digits, so, as TF-GAN's MNIST evaluation does, a small CNN is trained
-on the real data itself and cached per dataset. Its penultimate layer gives
-the features for the Fréchet distance, KID and precision/recall; its class
-probabilities give the classifier score and the class coverage.
+The classifier (classifier.py) is a small CNN trained on the real data
+itself. Its penultimate layer gives the features for the Fréchet distance,
+KID and precision/recall; its class probabilities give the classifier score
+and the class balance.
 
 Every report carries the same metrics for two disjoint halves of the real
 data, the floor a generator is compared with.
 """
 
-import hashlib
-import json
-import os
-import sys
-from pathlib import Path
-
-import keras
 import numpy as np
-import tensorflow as tf
 
+from gan_tf.classifier import Classifier, load_classifier  # noqa: F401  (part of this module's interface)
 from gan_tf.errors import UserError
-from gan_tf.fileio import atomic_write_text
 from gan_tf.images import from_uint8
 
-FEATURES_LAYER = "features"
 K_NEAREST = 3
 
 
@@ -111,26 +101,37 @@ def precision_recall(real, fake, k=K_NEAREST):
   return precision, recall
 
 
-def class_coverage(probs, num_classes):
-  """The histogram of predicted classes, how many classes get at least half
-  their fair share, and the KL divergence of the histogram from uniform."""
-  predicted = np.argmax(probs, axis=1)
-  counts = np.bincount(predicted, minlength=num_classes)[:num_classes]
+def class_coverage(probs, num_classes, reference=None):
+  """The histogram of predicted classes against each class's share of the
+  `reference` predictions (the real images'; None: equal shares), as
+  (histogram, covered, kl, gap): how many classes get at least half their
+  share, the KL divergence of the histogram from those shares, and the
+  class furthest from its share with its relative gap (0.3: 30% over)."""
+  counts = np.bincount(np.argmax(probs, axis=1), minlength=num_classes)[:num_classes]
   share = counts / counts.sum()
-  nonzero = share > 0
-  kl = float(np.sum(share[nonzero] * np.log(share[nonzero] * num_classes)))
-  covered = int(np.sum(counts >= 0.5 * counts.sum() / num_classes))
-  return counts.tolist(), covered, kl
+  if reference is None:
+    expected = np.full(num_classes, 1.0 / num_classes)
+  else:
+    expected = np.bincount(np.argmax(reference, axis=1), minlength=num_classes)[:num_classes]
+    expected = expected / expected.sum()
+  # A class the reference never shows has no share to be measured against.
+  present = expected > 0
+  nonzero = (share > 0) & present
+  kl = float(np.sum(share[nonzero] * np.log(share[nonzero] / expected[nonzero])))
+  covered = int(np.sum(share >= 0.5 * expected))
+  gaps = np.where(present, share / np.where(present, expected, 1.0) - 1.0, 0.0)
+  worst = int(np.argmax(np.abs(gaps)))
+  return counts.tolist(), covered, kl, (worst, float(gaps[worst]))
 
 
 def metrics(classifier, real_images, fake_images, fake_labels=None) -> dict:
   """Every metric of `fake_images` against `real_images` (both float in
   [-1, 1]); with the labels the fakes were drawn for, the label accuracy too."""
-  real_features, _ = classifier.embed(real_images)
+  real_features, real_probs = classifier.embed(real_images)
   fake_features, fake_probs = classifier.embed(fake_images)
   kid, kid_std = kernel_inception_distance(real_features, fake_features)
   precision, recall = precision_recall(real_features, fake_features)
-  histogram, covered, kl = class_coverage(fake_probs, classifier.num_classes)
+  histogram, covered, kl, (gap_class, gap) = class_coverage(fake_probs, classifier.num_classes, real_probs)
   conditional = {}
   if fake_labels is not None:
     conditional["label_accuracy"], conditional["per_class_accuracy"] = label_accuracy(fake_probs, fake_labels)
@@ -143,90 +144,12 @@ def metrics(classifier, real_images, fake_images, fake_labels=None) -> dict:
     "classifier_score": classifier_score(fake_probs),
     "classes_covered": covered,
     "class_kl": kl,
+    "class_gap": gap,
+    "class_gap_class": gap_class,
     "class_histogram": histogram,
+    "real_class_histogram": class_coverage(real_probs, classifier.num_classes)[0],
     **conditional,
   }
-
-
-# --- The domain classifier.
-
-
-class Classifier:
-  """A small CNN for one dataset: `embed(images) -> (features, probabilities)`."""
-
-  def __init__(self, model: keras.Model, accuracy: float):
-    self.model = model
-    self.accuracy = accuracy  # On real images held out from its training.
-    self.num_classes = int(model.output_shape[-1])
-    self._two_heads = keras.Model(model.inputs, [model.get_layer(FEATURES_LAYER).output, model.output])
-
-  @tf.function
-  def _embed(self, images):
-    features, logits = self._two_heads(images, training=False)
-    return features, tf.nn.softmax(logits)
-
-  def embed(self, images, batch_size=500):
-    features, probs = [], []
-    for start in range(0, len(images), batch_size):
-      f, p = self._embed(tf.convert_to_tensor(images[start : start + batch_size], tf.float32))
-      features.append(f.numpy())
-      probs.append(p.numpy())
-    return np.concatenate(features), np.concatenate(probs)
-
-
-def _classifier_model(image_shape, num_classes):
-  x = inputs = keras.Input(image_shape)
-  for filters, stride in ((32, 1), (64, 2), (128, 2)):
-    x = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", activation="relu")(x)
-  x = keras.layers.Flatten()(x)
-  x = keras.layers.Dense(128, activation="relu", name=FEATURES_LAYER)(x)
-  x = keras.layers.Dropout(0.5)(x)
-  return keras.Model(inputs, keras.layers.Dense(num_classes, dtype="float32")(x), name="classifier")
-
-
-def default_cache_dir() -> Path:
-  return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gan_tf" / "classifiers"
-
-
-def load_classifier(data, cache_dir=None, epochs=8, verbose=True) -> Classifier:
-  """The classifier of `data` (an ImageSet), trained on first use and cached
-  under a key of the data's content, so another dataset never reuses it."""
-  labels = np.asarray(data.labels)
-  if labels.min() < 0:
-    raise UserError(
-      f"{data.name} has no labels; the evaluator's classifier is trained on labelled data "
-      f"(IDX with its labels file, or a TFDS dataset with a label feature)"
-    )
-  digest = hashlib.sha1(data.images.tobytes() + labels.astype(np.int64).tobytes()).hexdigest()[:16]
-  cache = Path(cache_dir) if cache_dir else default_cache_dir()
-  path = cache / f"{digest}.keras"
-  meta_path = cache / f"{digest}.json"
-  if path.exists() and meta_path.exists():
-    try:
-      return Classifier(keras.models.load_model(path), json.loads(meta_path.read_text())["accuracy"])
-    except (OSError, ValueError, KeyError) as e:
-      print(f"warning: cached classifier {path} cannot be read ({e}); training it again", file=sys.stderr)
-  if verbose:
-    print(f"training the evaluator's classifier on {len(data)} images of {data.name} (once; cached in {cache})", flush=True)
-  num_classes = int(labels.max()) + 1
-  rng = np.random.default_rng(0)
-  order = rng.permutation(len(data))
-  held = order[: len(data) // 10]
-  fit = order[len(data) // 10 :]
-  x = from_uint8(data.images)
-  keras.utils.set_random_seed(0)
-  model = _classifier_model(data.image_shape, num_classes)
-  model.compile(
-    optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
-  )
-  model.fit(x[fit], labels[fit], batch_size=128, epochs=epochs, verbose=0)
-  accuracy = float(model.evaluate(x[held], labels[held], verbose=0)[1])
-  cache.mkdir(parents=True, exist_ok=True)
-  tmp = cache / f".{digest}.{os.getpid()}.tmp.keras"  # Keras saves only to names ending in .keras.
-  model.save(tmp)
-  os.replace(tmp, path)
-  atomic_write_text(meta_path, json.dumps({"accuracy": accuracy, "dataset": data.name, "images": len(data)}))
-  return Classifier(model, accuracy)
 
 
 # --- A whole report.
@@ -294,7 +217,7 @@ ROWS = [
   ("recall", "recall", "{:.3f}"),
   ("classifier score", "classifier_score", "{:.2f}"),
   ("classes covered", "classes_covered", "{}"),
-  ("KL(classes || uniform)", "class_kl", "{:.4f}"),
+  ("KL(classes || real)", "class_kl", "{:.4f}"),
 ]
 
 
@@ -307,12 +230,16 @@ def format_report(report: dict) -> str:
   ]
   for name, key, fmt in ROWS:
     lines.append(f"{name:{width}}  {fmt.format(gen[key]):>12}  {fmt.format(floor[key]):>12}")
+  gap = lambda metrics: f"{metrics['class_gap']:+.0%} ({metrics['class_gap_class']})"  # noqa: E731
+  lines.append(f"{'largest class gap':{width}}  {gap(gen):>12}  {gap(floor):>12}")
   lines.append(f"{'class histogram':{width}}  {' '.join(map(str, gen['class_histogram']))}")
+  lines.append(f"{'  of real images':{width}}  {' '.join(map(str, gen['real_class_histogram']))}")
   if "label_accuracy" in gen:
     lines.append(f"{'label accuracy':{width}}  {gen['label_accuracy']:>12.3f}  (the classifier agrees with the class asked for)")
     lines.append(f"{'  per class':{width}}  {' '.join(f'{a:.2f}' for a in gen['per_class_accuracy'])}")
   lines.append(
-    f"classes covered: of {len(gen['class_histogram'])}, those given at least half their fair share; "
+    f"classes covered: of {len(gen['class_histogram'])}, those given at least half their share of the real images; "
+    "largest class gap: the class furthest from that share, relative to it; "
     f"classifier accuracy on held-out real images {report['classifier_accuracy']:.4f}"
   )
   return "\n".join(lines)

@@ -66,15 +66,34 @@ def test_precision_and_recall():
 
 
 def test_class_coverage():
-  histogram, covered, kl = ev.class_coverage(np.eye(10)[np.full(500, 7)], 10)
+  histogram, covered, kl, gap = ev.class_coverage(np.eye(10)[np.full(500, 7)], 10)
   assert histogram[7] == 500 and sum(histogram) == 500
-  assert covered == 1 and kl == pytest.approx(np.log(10))
-  histogram, covered, kl = ev.class_coverage(np.eye(10)[np.arange(1000) % 10], 10)
-  assert histogram == [100] * 10 and covered == 10 and kl == pytest.approx(0, abs=1e-12)
+  assert covered == 1 and kl == pytest.approx(np.log(10)) and gap == (7, pytest.approx(9.0))
+  histogram, covered, kl, (_, gap) = ev.class_coverage(np.eye(10)[np.arange(1000) % 10], 10)
+  assert histogram == [100] * 10 and covered == 10 and kl == pytest.approx(0, abs=1e-12) and gap == pytest.approx(0)
   # Half its fair share counts; less does not.
   labels = np.concatenate([np.full(50, 0), np.full(49, 1), np.repeat(np.arange(2, 10), 112)])
-  _, covered, _ = ev.class_coverage(np.eye(10)[labels], 10)
+  _, covered, _, _ = ev.class_coverage(np.eye(10)[labels], 10)
   assert covered == 8 + (50 >= 0.5 * len(labels) / 10) + (49 >= 0.5 * len(labels) / 10)
+
+
+def test_class_balance_is_measured_against_the_real_shares():
+  # Real images: the 1 twice as common as each other class.
+  real = np.eye(10)[np.concatenate([np.arange(900) % 10, np.full(100, 1)])]
+  # Equal shares are 47% short of the 1's share of the real images (0.19), and 11% over the others'.
+  _, covered, kl, gap = ev.class_coverage(np.eye(10)[np.arange(1000) % 10], 10, real)
+  assert covered == 10 and kl > 0.01 and gap == (1, pytest.approx(0.1 / 0.19 - 1))
+  # The real images' own shares: no gap.
+  _, covered, kl, (_, gap) = ev.class_coverage(real, 10, real)
+  assert covered == 10 and kl == pytest.approx(0, abs=1e-12) and gap == pytest.approx(0)
+  # 1s at a third of their real share: not covered, though above half an equal share.
+  others = np.arange(900) % 10
+  fewer = np.eye(10)[np.concatenate([others[others != 1], np.full(60, 1)])]
+  _, covered, _, gap = ev.class_coverage(fewer, 10, real)
+  assert ev.class_coverage(fewer, 10)[1] == 10 and covered == 9 and gap[0] == 1 and gap[1] < -0.5
+  # A class the real images never show is left out of the gap and the KL.
+  _, covered, kl, (_, gap) = ev.class_coverage(np.eye(10)[np.arange(1000) % 10], 10, np.eye(10)[np.arange(900) % 9])
+  assert covered == 10 and np.isfinite(kl) and gap == pytest.approx(-0.1)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +151,10 @@ def test_a_collapsed_generator_scores_badly(mnist, classifier):
   assert gen["recall"] < 0.3 < floor["recall"]
   assert gen["classifier_score"] < 2 < floor["classifier_score"]
   assert gen["class_kl"] > 1.5 and floor["class_kl"] < 0.1
+  assert gen["class_gap_class"] == 3 and gen["class_gap"] > 5 and abs(floor["class_gap"]) < 0.5
+  assert gen["real_class_histogram"] == floor["real_class_histogram"] and sum(gen["real_class_histogram"]) == 1000
   assert gen["kid"] > floor["kid"] + 5 * gen["kid_std"]
   json.dumps(report)  # Serialisable as it is.
   text = ev.format_report(report)
   assert "FID" in text and "real vs real" in text
+  assert f"{gen['class_gap']:+.0%} (3)" in text
