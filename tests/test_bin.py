@@ -182,6 +182,8 @@ def test_evaluate_an_export_and_a_run(trained, small_mnist, tmp_path):
   assert report["num"] == 100 and report["real_vs_real_num"] == 100
   for side in ("generated", "real_vs_real"):
     assert report[side]["fid"] >= 0 and 0 <= report[side]["recall"] <= 1
+    assert report[side]["class_gap"] >= -1 and 0 <= report[side]["class_gap_class"] < 10
+  assert sum(report["generated"]["real_class_histogram"]) == 100 and "largest class gap" in out
   # A run is measured against its own data by default, from its checkpoint, with the cached classifier.
   code, out, err = run("evaluate", f"--checkpoint_dir={run_dir}", "--sample_from=raw", *common)
   assert code == 0, err
