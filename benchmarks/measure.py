@@ -150,11 +150,12 @@ def articles_mlp_iterations_per_second(iterations, warmup=5, batch_size=32):
 
 def reference_work(arch):
   """The settings of the reference's work: one update of each network per
-  step from one pass, each image judged alone, and the source's
-  discriminator: its dropout (the tutorial's 0.3 for the dcgan; the mlp has
-  none) and its width."""
+  step from one pass, each image judged alone, the source's objective, and
+  the source's discriminator: its dropout (the tutorial's 0.3 for the dcgan;
+  the mlp has none) and its width."""
   source = recipes.RECIPES[arch, "original"]
-  return dict(d_steps=1, g_steps=1, pack=1, updates="simultaneous", d_dropout=source["d_dropout"], d_width=source["d_width"])
+  same = {name: source[name] for name in ("loss", "d_dropout", "d_width")}
+  return dict(d_steps=1, g_steps=1, pack=1, updates="simultaneous", **same)
 
 
 def _resolved(arch, batch_size, options):

@@ -23,7 +23,7 @@ class _ConfigMethods:
     checks the settings against each other."""
     filled = {k: v for k, v in recipes.values(self.arch, self.recipe, self.conditional).items() if getattr(self, k) is None}
     if self.gp_weight is None:
-      filled["gp_weight"] = 10.0 if self.loss == "wasserstein_gp" else 0.0
+      filled["gp_weight"] = 10.0 if filled.get("loss", self.loss) == "wasserstein_gp" else 0.0
     config = dataclasses.replace(self, **filled)
     if self.pack is None and (config.r1_gamma or config.gp_weight):
       config = dataclasses.replace(config, pack=1)  # The penalties need each image's own gradient.

@@ -220,11 +220,12 @@ SETTINGS = (
   _s(
     "loss",
     str,
-    "nonsaturating",
+    None,
     "The objective: nonsaturating (the tutorial's), minimax, least_squares (LSGAN), hinge, wasserstein_gp "
-    "(WGAN-GP; pair it with --d_steps=5 and no BatchNorm in the critic).",
+    "(WGAN-GP; pair it with --d_steps=5 and no BatchNorm in the critic) (default: the recipe's).",
     "optimisation",
     choices=LOSSES,
+    from_recipe=True,
   ),
   _s(
     "d_steps",

@@ -20,7 +20,11 @@ def test_one_step_trains_both_networks(arch):
   assert all(np.isfinite(float(v)) for v in values.values())
   assert 0.0 <= float(values["d_acc"]) <= 1.0
   assert all(not np.array_equal(a, v.numpy()) for a, v in zip(before_g, gan.generator.trainable_variables))
-  assert all(not np.array_equal(a, v.numpy()) for a, v in zip(before_d, gan.discriminator.trainable_variables))
+  unchanged = [v.path for a, v in zip(before_d, gan.discriminator.trainable_variables) if np.array_equal(a, v.numpy())]
+  # The hinge loss (the dcgan's) gives the logit's bias no gradient while
+  # every image is inside the margin: real and fake images pull it equally.
+  logit_bias = gan.discriminator.trainable_variables[-1]
+  assert logit_bias.shape == (1,) and unchanged == ([logit_bias.path] if config.loss == "hinge" else [])
   assert int(gan.step) == 1
   # The gan-tf recipe's dcgan updates each network three times per step.
   assert int(gan.g_optimizer.iterations) == config.g_steps == {"mlp": 1, "dcgan": 3}[arch]
@@ -180,6 +184,12 @@ def test_recipes_fill_only_what_is_unset():
   assert (tutorial.d_width, ours.d_width, conditional.d_width) == (64, 64, 64)
   assert Config(arch="dcgan", d_width=128).resolved().d_width == 128
   assert Config(arch="mlp").resolved().d_width == 512 and Config(arch="my_module:build").resolved().d_width is None
+  # The hinge loss for the unconditional gan-tf dcgan; the sources' objective elsewhere.
+  assert (tutorial.loss, ours.loss, conditional.loss) == ("nonsaturating", "hinge", "nonsaturating")
+  assert {Config(arch=a).resolved().loss for a in ("mlp", "my_module:build")} == {"nonsaturating"}
+  assert Config(arch="dcgan", loss="least_squares").resolved().loss == "least_squares"
+  # The gradient penalty follows the objective a run ends with.
+  assert Config(arch="dcgan", loss="wasserstein_gp").resolved().gp_weight == 10.0 and ours.gp_weight == 0.0
   mine = Config(arch="mlp", recipe="original", g_lr=1e-3, bn_stats="standing").resolved()
   assert (mine.g_lr, mine.d_lr, mine.beta_1, mine.bn_stats) == (1e-3, 2e-4, 0.5, "standing")
   # The Keras articles' loop updates the generator after the discriminator.

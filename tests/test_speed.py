@@ -43,7 +43,7 @@ def run_steps(mnist, arch, **options):
   options.setdefault("d_steps", 1)
   options.setdefault("g_steps", 1)
   source = recipes.RECIPES[arch, "original"]
-  for name in ("d_dropout", "d_width"):  # The source's discriminator, unless the options set it.
+  for name in ("loss", "d_dropout", "d_width"):  # The source's objective and discriminator, unless the options set it.
     options.setdefault(name, source[name])
   config = Config(arch=arch, latent_dim=32, grid=2, batch_size=BATCH, **options).resolved()
   config, _ = speed.resolve(config, tf.distribute.get_strategy())
