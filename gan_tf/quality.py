@@ -101,18 +101,23 @@ def precision_recall(real, fake, k=K_NEAREST):
   return precision, recall
 
 
+def class_histogram(probs, num_classes) -> np.ndarray:
+  """How many images the classifier puts in each class."""
+  return np.bincount(np.argmax(probs, axis=1), minlength=num_classes)[:num_classes]
+
+
 def class_coverage(probs, num_classes, reference=None):
   """The histogram of predicted classes against each class's share of the
   `reference` predictions (the real images'; None: equal shares), as
   (histogram, covered, kl, gap): how many classes get at least half their
   share, the KL divergence of the histogram from those shares, and the
   class furthest from its share with its relative gap (0.3: 30% over)."""
-  counts = np.bincount(np.argmax(probs, axis=1), minlength=num_classes)[:num_classes]
+  counts = class_histogram(probs, num_classes)
   share = counts / counts.sum()
   if reference is None:
     expected = np.full(num_classes, 1.0 / num_classes)
   else:
-    expected = np.bincount(np.argmax(reference, axis=1), minlength=num_classes)[:num_classes]
+    expected = class_histogram(reference, num_classes)
     expected = expected / expected.sum()
   # A class the reference never shows has no share to be measured against.
   present = expected > 0
@@ -147,7 +152,7 @@ def metrics(classifier, real_images, fake_images, fake_labels=None) -> dict:
     "class_gap": gap,
     "class_gap_class": gap_class,
     "class_histogram": histogram,
-    "real_class_histogram": class_coverage(real_probs, classifier.num_classes)[0],
+    "real_class_histogram": class_histogram(real_probs, classifier.num_classes).tolist(),
     **conditional,
   }
 
