@@ -1,6 +1,4 @@
-import gc
 import gzip
-import time
 
 import numpy as np
 import pytest
@@ -79,18 +77,17 @@ def test_pipeline_runs_on_across_epochs():
   np.testing.assert_array_equal(resumed, np.concatenate(epochs)[3 * 64 :])
 
 
-def test_iterator_is_released_at_once(mnist):
+def test_batches_run_without_autotuning(mnist):
   # tf.data's autotuning thread sleeps longer and longer between rounds (up
   # to a minute), and destroying an iterator waited for it: a run ended, or
-  # stopped on Ctrl-C, that much late.
-  iterator = iter(data.Pipeline(mnist, 64, seed=0).batches())
-  end = time.perf_counter() + 8
-  while time.perf_counter() < end:
-    next(iterator)
-  start = time.perf_counter()
+  # stopped on Ctrl-C, that much late. A timed check of the release failed
+  # under load, so the test asks the pipeline for its option instead.
+  pipeline = data.Pipeline(mnist, 64, seed=0)
+  for dataset in (pipeline.batches(), pipeline.epoch(3)):
+    assert dataset.options().autotune.enabled is False
+  iterator = iter(pipeline.batches())
+  assert next(iterator)[0].shape == (64, 28, 28, 1)
   del iterator
-  gc.collect()
-  assert time.perf_counter() - start < 1.5
 
 
 def test_batch_larger_than_dataset(mnist):
