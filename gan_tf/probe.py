@@ -18,6 +18,12 @@ fast, or slower than float32 outright. A reading in between keeps float32
 for the run and is measured again by the next runs, until SETTLE_READINGS
 readings have stayed under MIN_SPEEDUP; the fastest of them counts, since
 load slows a precision down and never speeds it up.
+
+Where bfloat16 is emulated it can run at a tenth of float32's speed, and
+fifteen rounds of it would take minutes. So a reading stops after
+CLEAR_ROUNDS rounds if bfloat16 took over twice float32's time in every one
+of them: load that comes and goes cannot do that to both orders of a pair
+alike, and no speedup could hide under it.
 """
 
 import dataclasses
@@ -38,6 +44,9 @@ MAX_SPREAD = 0.15
 NO_GAIN = 1.0
 SETTLE_READINGS = 3
 ROUNDS = 15
+# bfloat16 under this in every one of the first CLEAR_ROUNDS rounds is a clear "slower": the reading stops there.
+CLEARLY_SLOWER = 0.5
+CLEAR_ROUNDS = 3
 ATTEMPTS = 3
 # A training run starts no further attempt after this many seconds: a quiet
 # machine needs one attempt of about 12 s, and one busy enough to need more
@@ -55,10 +64,11 @@ class Reading:
   measured: str  # ISO 8601, UTC.
   method: str = METHOD
   readings: int = 1  # Trusted readings taken on separate runs; this is the fastest.
+  clear: bool = False  # Stopped early: bfloat16 under CLEARLY_SLOWER in every round.
 
   @property
   def trusted(self) -> bool:
-    return self.spread <= MAX_SPREAD
+    return self.spread <= MAX_SPREAD or self.clear
 
   @property
   def settled(self) -> bool:
@@ -130,7 +140,8 @@ def measure_until_trusted(measure=None, attempts=ATTEMPTS, budget=None) -> Readi
 
 
 def paired_reading(time_float32, time_bfloat16, rounds=ROUNDS) -> Reading:
-  """Times the two in turn, `rounds` times, alternating which goes first."""
+  """Times the two in turn, `rounds` times, alternating which goes first;
+  fewer when the first CLEAR_ROUNDS rounds all find bfloat16 clearly slower."""
   ratios = []
   for i in range(rounds):
     if i % 2:
@@ -140,10 +151,13 @@ def paired_reading(time_float32, time_bfloat16, rounds=ROUNDS) -> Reading:
       f = time_float32()
       b = time_bfloat16()
     ratios.append(f / b)
+    clear = len(ratios) == CLEAR_ROUNDS < rounds and max(ratios) < CLEARLY_SLOWER
+    if clear:
+      break
   median = float(np.median(ratios))
   q25, q75 = np.percentile(ratios, [25, 75])
   now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
-  return Reading(median, float((q75 - q25) / median), rounds, now)
+  return Reading(median, float((q75 - q25) / median), len(ratios), now, clear=clear)
 
 
 def measure_bfloat16_speedup(batch=BATCH, rounds=ROUNDS) -> Reading:

@@ -26,10 +26,11 @@ def main(argv):
 
   probe.forget()
   reading = probe.measure_until_trusted(attempts=FLAGS.attempts)
-  summary = (
-    f"bfloat16 ran {reading.speedup:.2f}x float32 on this CPU ({reading.rounds} paired rounds, "
-    f"spread {reading.spread:.0%}, at most {probe.MAX_SPREAD:.0%} trusted)"
-  )
+  if reading.clear:
+    how = f"under {probe.CLEARLY_SLOWER}x in each, so clearly slower"
+  else:
+    how = f"spread {reading.spread:.0%}, at most {probe.MAX_SPREAD:.0%} trusted"
+  summary = f"bfloat16 ran {reading.speedup:.2f}x float32 on this CPU ({reading.rounds} paired rounds, {how})"
   if not reading.trusted:
     raise UserError(f"{summary}: too unsteady to trust, nothing cached; run it again when the machine is quieter")
   probe.write_cache(reading)
