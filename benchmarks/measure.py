@@ -152,9 +152,9 @@ def reference_work(arch):
   """The settings of the reference's work: one update of each network per
   step from one pass, each image judged alone, the source's objective, and
   the source's discriminator: its dropout (the tutorial's 0.3 for the dcgan;
-  the mlp has none) and its width."""
+  the mlp has none) and its width, and the source's generator."""
   source = recipes.RECIPES[arch, "original"]
-  same = {name: source[name] for name in ("loss", "d_dropout", "d_width")}
+  same = {name: source[name] for name in ("loss", "d_dropout", "d_width", "g_width")}
   return dict(d_steps=1, g_steps=1, pack=1, updates="simultaneous", **same)
 
 

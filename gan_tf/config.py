@@ -55,6 +55,10 @@ class _ConfigMethods:
       raise ConfigError(
         "d_width", f"@d_width sets the built-in discriminators' width; @arch={self.arch} builds its own: leave it unset"
       )
+    if self.g_width and recipes.is_custom(self.arch):
+      raise ConfigError(
+        "g_width", f"@g_width sets the built-in generators' width; @arch={self.arch} builds its own: leave it unset"
+      )
     if self.spectral_norm and recipes.is_custom(self.arch):
       raise ConfigError(
         "spectral_norm",

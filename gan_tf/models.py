@@ -82,12 +82,13 @@ def _maybe_sn(layer, spectral_norm):
   return layers.SpectralNormalization(layer) if spectral_norm else layer
 
 
-def mlp_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False):
-  """The Keras articles' dense generator (1,493,520 parameters at 28x28x1)."""
+def mlp_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False, width=256):
+  """The Keras articles' dense generator (1,493,520 parameters at 28x28x1):
+  three hidden layers of `width` units (the articles' 256), doubled per layer."""
   norm = layers.BatchNormalization if stock_layers else layers_lib.BatchNormalization
   noise, inputs, label = _inputs((latent_dim,), "noise", num_classes)
   x = _join_label(noise, label, num_classes)
-  for units in (256, 512, 1024):
+  for units in (width, 2 * width, 4 * width):
     x = layers.Dense(units)(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
     x = norm(momentum=0.8, synchronized=sync_batchnorm)(x)
@@ -122,13 +123,15 @@ def dcgan_levels(image_shape):
   )
 
 
-def dcgan_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False):
+def dcgan_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False, width=64):
   """The TensorFlow DCGAN tutorial's generator, one level deeper per doubling
   of the image size: at 28x28x1 exactly the tutorial's 7x7x256 -> 7x7x128 ->
-  14x14x64 -> 28x28x1."""
+  14x14x64 -> 28x28x1. `width` is its last hidden layer's filters (the
+  tutorial's 64), doubled per level up to 512."""
   norm = layers.BatchNormalization if stock_layers else layers_lib.BatchNormalization
   start, levels = dcgan_levels(image_shape)
-  width = lambda level: min(64 * 2**level, _MAX_FILTERS)
+  first = width
+  width = lambda level: min(first * 2**level, _MAX_FILTERS)
   noise, inputs, label = _inputs((latent_dim,), "noise", num_classes)
   x = _join_label(noise, label, num_classes)
   x = layers.Dense(start * start * width(levels), use_bias=False)(x)
@@ -188,16 +191,18 @@ def architecture(arch) -> Architecture:
   return CUSTOM if ":" in arch else ARCHITECTURES[arch]
 
 
-def build_generator(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False):
+def build_generator(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False, width=None):
   """`sync_batchnorm` computes BatchNorm statistics over all replicas of a
   tf.distribute strategy. `stock_layers` builds with Keras's own
   BatchNormalization and Dropout instead of this module's faster ones (the
-  benchmark's reference)."""
+  benchmark's reference). `width` is a built-in generator's (None: its source's)."""
   if ":" in arch:
     return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)[0]
   if arch not in ARCHITECTURES:
     raise UserError(f"unknown @arch={arch!r}; choose one of {', '.join(sorted(ARCHITECTURES))}")
-  return ARCHITECTURES[arch].generator(latent_dim, tuple(image_shape), num_classes, sync_batchnorm, stock_layers)
+  return ARCHITECTURES[arch].generator(
+    latent_dim, tuple(image_shape), num_classes, sync_batchnorm, stock_layers, **({"width": width} if width else {})
+  )
 
 
 def num_classes_of(generator) -> int:
@@ -218,6 +223,7 @@ def build(
   pack_layout="fold",
   d_dropout=0.3,
   d_width=None,
+  g_width=None,
 ):
   """Returns (generator, discriminator) for `arch`; conditional on `num_classes` labels if it is not 0.
   The discriminator judges `pack` images at once, laid out as `pack_layout`
@@ -225,12 +231,12 @@ def build(
   takes batches of a multiple of `pack` images and gives each image its
   pack's logit. `d_dropout` is the dcgan discriminator's dropout rate (the
   tutorial's 0.3 unless a recipe says otherwise; the mlp has none).
-  `d_width` is a built-in discriminator's width (None: its source's). `arch`
+  `d_width` and `g_width` are a built-in pair's widths (None: its source's). `arch`
   "MODULE:FUNCTION" names the user's networks (custom.py), which take no
   pack and no spectral normalisation (`Config` refuses them)."""
   if ":" in arch:
     return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)
-  generator = build_generator(arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers)
+  generator = build_generator(arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers, g_width)
   discriminator = ARCHITECTURES[arch].discriminator(
     tuple(image_shape),
     num_classes,

@@ -28,19 +28,19 @@ _ORIGINAL = dict(
 )
 _GAN_TF = dict(_ORIGINAL, ema_decay=0.999, bn_stats="standing")
 RECIPES = {
-  ("dcgan", "original"): dict(_ORIGINAL, g_lr=1e-4, d_lr=1e-4, beta_1=0.9, d_dropout=0.3, d_width=64),
-  ("mlp", "original"): dict(_ORIGINAL, batch_size=32, updates="alternating", d_width=512),
+  ("dcgan", "original"): dict(_ORIGINAL, g_lr=1e-4, d_lr=1e-4, beta_1=0.9, d_dropout=0.3, d_width=64, g_width=64),
+  ("mlp", "original"): dict(_ORIGINAL, batch_size=32, updates="alternating", d_width=512, g_width=256),
   ("custom", "original"): _ORIGINAL,
-  ("dcgan", "gan-tf"): dict(_GAN_TF, g_lr=4e-4, d_lr=4e-4, beta_1=0.0, d_steps=3, g_steps=3, pack=2, d_width=64),
+  ("dcgan", "gan-tf"): dict(_GAN_TF, g_lr=4e-4, d_lr=4e-4, beta_1=0.0, d_steps=3, g_steps=3, pack=2, d_width=64, g_width=64),
   # The mlp learns from many small steps: at 256 images a step it collapsed.
-  ("mlp", "gan-tf"): dict(_GAN_TF, batch_size=32, updates="alternating", d_width=512),
+  ("mlp", "gan-tf"): dict(_GAN_TF, batch_size=32, updates="alternating", d_width=512, g_width=256),
   ("custom", "gan-tf"): _GAN_TF,
 }
 # What a conditional run changes in a recipe: gan-tf adds R1 (without it a
 # conditional dcgan collapsed to one image per class), with the beta_1, the
 # updates per step and the original recipe's discriminator it was measured with.
 CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, g_steps=1, r1_gamma=1.0, pack=1)}
-CONDITIONAL_FROM_ORIGINAL = ("d_dropout", "d_width")
+CONDITIONAL_FROM_ORIGINAL = ("d_dropout", "d_width", "g_width")
 # The built-in architectures whose discriminator has dropout (`d_dropout`).
 DROPOUT_ARCHS = ("dcgan",)
 

@@ -36,8 +36,9 @@ def parse_config(text: str) -> Config:
   # and runs from before pack layouts stacked their packs (a layout of no
   # pack is the default's, so that a run resumes without naming one).
   raw.setdefault("pack_layout", "channels" if raw["pack"] > 1 else "fold")
-  # Runs from before d_width had their source's discriminator (your own networks have none to set).
+  # Runs from before d_width and g_width had their source's networks (your own networks have none to set).
   raw.setdefault("d_width", recipes.RECIPES.get((raw.get("arch"), "original"), {}).get("d_width"))
+  raw.setdefault("g_width", recipes.RECIPES.get((raw.get("arch"), "original"), {}).get("g_width"))
   return Config.from_json(json.dumps(raw))
 
 

@@ -143,6 +143,17 @@ SETTINGS = (
     from_recipe=True,
   ),
   _s(
+    "g_width",
+    int,
+    None,
+    "Width of the built-in generator: the dcgan's filters in its last hidden layer, doubled per level up to 512 "
+    "(the tutorial's 64, so 7x7x256, 7x7x128, 14x14x64), or the mlp's units in its first hidden layer, doubled per "
+    "layer (the articles' 256). Default: the source's, in both recipes. Your own networks set their own.",
+    "model",
+    rule=POSITIVE,
+    from_recipe=True,
+  ),
+  _s(
     "pack",
     int,
     None,
@@ -444,6 +455,7 @@ IDENTITY = (
   "pack",
   "pack_layout",
   "d_width",
+  "g_width",
   "image_size",
   "channels",
 )

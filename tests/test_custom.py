@@ -114,6 +114,8 @@ def test_bad_custom_networks_get_one_line_before_training(workdir, tmp_path, arc
     (["--arch=mlp", "--d_dropout=0.3"], "--d_dropout is the dcgan discriminator's; --arch=mlp has no dropout"),
     (["--arch=my_networks:build", "--d_width=128"], "--d_width sets the built-in discriminators' width"),
     (["--d_width=0"], "--d_width must be a positive integer"),
+    (["--arch=my_networks:build", "--g_width=128"], "--g_width sets the built-in generators' width"),
+    (["--g_width=-1"], "--g_width must be a positive integer"),
     (["--arch=bad"], "--arch must be one of dcgan, mlp or MODULE:FUNCTION"),
     (["--eval_every=1", "--eval_num=5"], "--eval_num must be at least 8"),
     (["--seed=-1"], "--seed must be an integer from 0 to 4294967295"),

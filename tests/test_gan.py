@@ -180,6 +180,9 @@ def test_recipes_fill_only_what_is_unset():
   assert (tutorial.d_width, ours.d_width, conditional.d_width) == (64, 64, 64)
   assert Config(arch="dcgan", d_width=128).resolved().d_width == 128
   assert Config(arch="mlp").resolved().d_width == 512 and Config(arch="my_module:build").resolved().d_width is None
+  assert (tutorial.g_width, ours.g_width, conditional.g_width, Config(arch="mlp").resolved().g_width) == (64, 64, 64, 256)
+  assert Config(arch="dcgan", g_width=128).resolved().g_width == 128
+  assert Config(arch="my_module:build").resolved().g_width is None
   # The tutorial's objective everywhere (the hinge loss measured level: docs/experiments.md).
   assert (tutorial.loss, ours.loss, conditional.loss) == ("nonsaturating",) * 3
   assert {Config(arch=a).resolved().loss for a in ("mlp", "my_module:build")} == {"nonsaturating"}

@@ -117,6 +117,24 @@ def test_discriminator_width_is_a_setting(arch, width, widths):
   assert wide(tf.zeros([2, 28, 28, 1]), training=False).shape == (2, 1)
 
 
+@pytest.mark.parametrize(
+  "arch, width, widths", [("dcgan", 128, [512, 256, 128, 1]), ("dcgan", 32, [128, 64, 32, 1]), ("mlp", 128, [128, 256, 512, 784])]
+)
+def test_generator_width_is_a_setting(arch, width, widths):
+  source, _ = models.build(arch, 8, (28, 28, 1))
+  wide, _ = models.build(arch, 8, (28, 28, 1), g_width=width)
+  if arch == "dcgan":  # The dense layer's output is reshaped to 7x7 maps of the widest level.
+    widths = [7 * 7 * widths[0]] + widths[1:]
+  layers = [layer for layer in wide.layers if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2DTranspose))]
+  assert [getattr(layer, "filters", None) or layer.units for layer in layers] == widths
+  assert wide.count_params() != source.count_params()
+  assert wide(tf.zeros([2, 8]), training=False).shape == (2, 28, 28, 1)
+  # The source's width is the default: the tutorial's and the articles' generators.
+  assert (
+    models.build_generator(arch, 8, (28, 28, 1), width={"dcgan": 64, "mlp": 256}[arch]).count_params() == source.count_params()
+  )
+
+
 def test_unknown_arch():
   with pytest.raises(UserError, match="unknown arch='vae'"):
     models.build("vae", 100, (28, 28, 1))

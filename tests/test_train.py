@@ -96,6 +96,7 @@ def test_rerun_continues_at_the_next_epoch(two_epochs, mnist):
     dict(pack=1),
     dict(pack_layout="channels"),
     dict(d_width=128),
+    dict(g_width=32),
     dict(image_size=32),
   ],
 )
@@ -110,18 +111,19 @@ def test_incompatible_resume_is_refused(two_epochs, mnist, change):
   assert json.loads((run_dir / "config.json").read_text())["arch"] == "dcgan"
 
 
-def test_a_run_from_before_d_width_keeps_its_discriminator(two_epochs, tmp_path, mnist, monkeypatch):
-  # Its config.json has no d_width: the run was built with the tutorial's 64
-  # filters, whatever the recipe's width is now, and must load and resume as such.
+def test_a_run_from_before_the_widths_keeps_its_networks(two_epochs, tmp_path, mnist, monkeypatch):
+  # Its config.json has no d_width or g_width: the run was built with the
+  # tutorial's widths, whatever the recipe's are now, and must load and resume as such.
   recipe = recipes.RECIPES["dcgan", "gan-tf"]
-  monkeypatch.setitem(recipes.RECIPES, ("dcgan", "gan-tf"), {**recipe, "d_width": 2 * recipe["d_width"]})
+  wider = {**recipe, "d_width": 2 * recipe["d_width"], "g_width": 2 * recipe["g_width"]}
+  monkeypatch.setitem(recipes.RECIPES, ("dcgan", "gan-tf"), wider)
   run_dir = tmp_path / "old"
   shutil.copytree(two_epochs[0], run_dir)
   record = json.loads((run_dir / "config.json").read_text())
-  del record["d_width"]
+  del record["d_width"], record["g_width"]
   (run_dir / "config.json").write_text(json.dumps(record))
   generator, config = restore.restore_generator(run_dir)
-  assert config.d_width == 64 and generator(tf.zeros([2, config.latent_dim])).shape == (2, 28, 28, 1)
+  assert (config.d_width, config.g_width) == (64, 64) and generator(tf.zeros([2, config.latent_dim])).shape == (2, 28, 28, 1)
   # Resumed as the train command does: the identity settings not given come from the run.
   done = len(history(run_dir))
   fields = rundir.with_identity_of(dict(arch="dcgan", epochs=done + 1, **TINY), run_dir, given=set(TINY))
