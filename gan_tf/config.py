@@ -51,14 +51,9 @@ class _ConfigMethods:
       raise ConfigError(
         "d_dropout", f"@d_dropout is the dcgan discriminator's; @arch={self.arch} has no dropout to set: leave it unset"
       )
-    if self.d_width and recipes.is_custom(self.arch):
-      raise ConfigError(
-        "d_width", f"@d_width sets the built-in discriminators' width; @arch={self.arch} builds its own: leave it unset"
-      )
-    if self.g_width and recipes.is_custom(self.arch):
-      raise ConfigError(
-        "g_width", f"@g_width sets the built-in generators' width; @arch={self.arch} builds its own: leave it unset"
-      )
+    for name, networks in (("d_width", "discriminators"), ("g_width", "generators")):
+      if getattr(self, name) and recipes.is_custom(self.arch):
+        raise ConfigError(name, f"@{name} sets the built-in {networks}' width; @arch={self.arch} builds its own: leave it unset")
     if self.spectral_norm and recipes.is_custom(self.arch):
       raise ConfigError(
         "spectral_norm",

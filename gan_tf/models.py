@@ -130,15 +130,14 @@ def dcgan_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False
   tutorial's 64), doubled per level up to 512."""
   norm = layers.BatchNormalization if stock_layers else layers_lib.BatchNormalization
   start, levels = dcgan_levels(image_shape)
-  first = width
-  width = lambda level: min(first * 2**level, _MAX_FILTERS)
+  level_width = lambda level: min(width * 2**level, _MAX_FILTERS)
   noise, inputs, label = _inputs((latent_dim,), "noise", num_classes)
   x = _join_label(noise, label, num_classes)
-  x = layers.Dense(start * start * width(levels), use_bias=False)(x)
+  x = layers.Dense(start * start * level_width(levels), use_bias=False)(x)
   x = norm(synchronized=sync_batchnorm)(x)
   x = layers.LeakyReLU(negative_slope=0.3)(x)
-  x = layers.Reshape((start, start, width(levels)))(x)
-  for filters, stride in [(width(levels - 1), 1)] + [(width(level), 2) for level in range(levels - 2, -1, -1)]:
+  x = layers.Reshape((start, start, level_width(levels)))(x)
+  for filters, stride in [(level_width(levels - 1), 1)] + [(level_width(level), 2) for level in range(levels - 2, -1, -1)]:
     x = layers.Conv2DTranspose(filters, 5, strides=stride, padding="same", use_bias=False)(x)
     x = norm(synchronized=sync_batchnorm)(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)

@@ -37,8 +37,9 @@ def parse_config(text: str) -> Config:
   # pack is the default's, so that a run resumes without naming one).
   raw.setdefault("pack_layout", "channels" if raw["pack"] > 1 else "fold")
   # Runs from before d_width and g_width had their source's networks (your own networks have none to set).
-  raw.setdefault("d_width", recipes.RECIPES.get((raw.get("arch"), "original"), {}).get("d_width"))
-  raw.setdefault("g_width", recipes.RECIPES.get((raw.get("arch"), "original"), {}).get("g_width"))
+  source = recipes.RECIPES.get((raw.get("arch"), "original"), {})
+  for name in ("d_width", "g_width"):
+    raw.setdefault(name, source.get(name))
   return Config.from_json(json.dumps(raw))
 
 
