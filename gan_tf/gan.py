@@ -44,11 +44,12 @@ class GAN:
         d_dropout=config.d_dropout,
         d_width=config.d_width,
         g_width=config.g_width,
+        g_upsample=config.g_upsample,
       )
       # The moving average of the generator's weights (its BatchNorm
       # statistics are not averaged: see `sampler`).
       self.ema_generator = models.build_generator(
-        config.arch, config.latent_dim, image_shape, self.num_classes, width=config.g_width
+        config.arch, config.latent_dim, image_shape, self.num_classes, width=config.g_width, upsample=config.g_upsample
       )
       self.ema_generator.set_weights(self.generator.get_weights())
       self.g_optimizer = self._optimizer(config.g_lr, precision)

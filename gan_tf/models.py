@@ -123,11 +123,17 @@ def dcgan_levels(image_shape):
   )
 
 
-def dcgan_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False, width=64):
+def dcgan_generator(
+  latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False, width=64, upsample="transpose"
+):
   """The TensorFlow DCGAN tutorial's generator, one level deeper per doubling
   of the image size: at 28x28x1 exactly the tutorial's 7x7x256 -> 7x7x128 ->
   14x14x64 -> 28x28x1. `width` is its last hidden layer's filters (the
-  tutorial's 64), doubled per level up to 512."""
+  tutorial's 64), doubled per level up to 512. `upsample` "resize" doubles
+  the maps by nearest-neighbour upsampling and a 5x5 convolution instead of
+  the tutorial's 5x5 transposed convolution of stride 2: as many weights,
+  but every output pixel sums as many of them, so no checkerboard pattern
+  (Odena et al., 2016)."""
   norm = layers.BatchNormalization if stock_layers else layers_lib.BatchNormalization
   start, levels = dcgan_levels(image_shape)
   level_width = lambda level: min(width * 2**level, _MAX_FILTERS)
@@ -138,11 +144,20 @@ def dcgan_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False
   x = layers.LeakyReLU(negative_slope=0.3)(x)
   x = layers.Reshape((start, start, level_width(levels)))(x)
   for filters, stride in [(level_width(levels - 1), 1)] + [(level_width(level), 2) for level in range(levels - 2, -1, -1)]:
-    x = layers.Conv2DTranspose(filters, 5, strides=stride, padding="same", use_bias=False)(x)
+    x = _up_conv(x, filters, stride, upsample)
     x = norm(synchronized=sync_batchnorm)(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
-  x = layers.Conv2DTranspose(image_shape[2], 5, strides=2, padding="same", use_bias=False, activation="tanh", dtype="float32")(x)
+  x = _up_conv(x, image_shape[2], 2, upsample, activation="tanh", dtype="float32")
   return keras.Model(inputs, x, name="dcgan_generator")
+
+
+def _up_conv(x, filters, stride, upsample, **kwargs):
+  """A 5x5 convolution that multiplies the map's size by `stride` (1 or 2) as `upsample` says."""
+  if upsample == "transpose":
+    return layers.Conv2DTranspose(filters, 5, strides=stride, padding="same", use_bias=False, **kwargs)(x)
+  if stride > 1:
+    x = layers.UpSampling2D(stride)(x)
+  return layers.Conv2D(filters, 5, padding="same", use_bias=False, **kwargs)(x)
 
 
 def dcgan_discriminator(
@@ -190,17 +205,26 @@ def architecture(arch) -> Architecture:
   return CUSTOM if ":" in arch else ARCHITECTURES[arch]
 
 
-def build_generator(arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False, width=None):
+def build_generator(
+  arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False, width=None, upsample=None
+):
   """`sync_batchnorm` computes BatchNorm statistics over all replicas of a
   tf.distribute strategy. `stock_layers` builds with Keras's own
   BatchNormalization and Dropout instead of this module's faster ones (the
-  benchmark's reference). `width` is a built-in generator's (None: its source's)."""
+  benchmark's reference). `width` and `upsample` are a built-in generator's
+  (None: its source's; the dcgan's only has `upsample`)."""
   if ":" in arch:
     return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)[0]
   if arch not in ARCHITECTURES:
     raise UserError(f"unknown @arch={arch!r}; choose one of {', '.join(sorted(ARCHITECTURES))}")
   return ARCHITECTURES[arch].generator(
-    latent_dim, tuple(image_shape), num_classes, sync_batchnorm, stock_layers, **({"width": width} if width else {})
+    latent_dim,
+    tuple(image_shape),
+    num_classes,
+    sync_batchnorm,
+    stock_layers,
+    **({"width": width} if width else {}),
+    **({"upsample": upsample} if upsample else {}),
   )
 
 
@@ -223,6 +247,7 @@ def build(
   d_dropout=0.3,
   d_width=None,
   g_width=None,
+  g_upsample=None,
 ):
   """Returns (generator, discriminator) for `arch`; conditional on `num_classes` labels if it is not 0.
   The discriminator judges `pack` images at once, laid out as `pack_layout`
@@ -230,12 +255,13 @@ def build(
   takes batches of a multiple of `pack` images and gives each image its
   pack's logit. `d_dropout` is the dcgan discriminator's dropout rate (the
   tutorial's 0.3 unless a recipe says otherwise; the mlp has none).
-  `d_width` and `g_width` are a built-in pair's widths (None: its source's). `arch`
+  `d_width` and `g_width` are a built-in pair's widths and `g_upsample` how
+  its generator doubles its maps (None: its source's). `arch`
   "MODULE:FUNCTION" names the user's networks (custom.py), which take no
   pack and no spectral normalisation (`Config` refuses them)."""
   if ":" in arch:
     return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)
-  generator = build_generator(arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers, g_width)
+  generator = build_generator(arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers, g_width, g_upsample)
   discriminator = ARCHITECTURES[arch].discriminator(
     tuple(image_shape),
     num_classes,

@@ -40,7 +40,13 @@ class Sampler:
         # Keras's own layers (the same weights and inference arithmetic), so
         # the exported generator.keras loads without this package.
         self._model = models.build_generator(
-          gan.config.arch, gan.latent_dim, gan.image_shape, gan.num_classes, stock_layers=True, width=gan.config.g_width
+          gan.config.arch,
+          gan.latent_dim,
+          gan.image_shape,
+          gan.num_classes,
+          stock_layers=True,
+          width=gan.config.g_width,
+          upsample=gan.config.g_upsample,
         )
       # Compiled (once per setting): done eagerly, its many small ops cost
       # a small model more than an epoch's share of training.

@@ -183,6 +183,12 @@ def test_recipes_fill_only_what_is_unset():
   assert (tutorial.g_width, ours.g_width, conditional.g_width, Config(arch="mlp").resolved().g_width) == (64, 64, 64, 256)
   assert Config(arch="dcgan", g_width=128).resolved().g_width == 128
   assert Config(arch="my_module:build").resolved().g_width is None
+  assert (tutorial.g_upsample, conditional.g_upsample, Config(arch="mlp").resolved().g_upsample) == (
+    "transpose",
+    "transpose",
+    None,
+  )
+  assert Config(arch="dcgan", g_upsample="resize").resolved().g_upsample == "resize"
   # The tutorial's objective everywhere (the hinge loss measured level: docs/experiments.md).
   assert (tutorial.loss, ours.loss, conditional.loss) == ("nonsaturating",) * 3
   assert {Config(arch=a).resolved().loss for a in ("mlp", "my_module:build")} == {"nonsaturating"}

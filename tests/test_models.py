@@ -135,6 +135,24 @@ def test_generator_width_is_a_setting(arch, width, widths):
   )
 
 
+def test_the_dcgan_generator_can_resize_instead_of_transposing():
+  tutorial, _ = models.build("dcgan", 8, (28, 28, 1))
+  resized, _ = models.build("dcgan", 8, (28, 28, 1), g_upsample="resize")
+
+  def kinds(generator):
+    return [type(layer).__name__ for layer in generator.layers if type(layer).__name__.startswith(("Conv", "UpSampling"))]
+
+  assert kinds(tutorial) == ["Conv2DTranspose"] * 3
+  assert kinds(resized) == ["Conv2D", "UpSampling2D", "Conv2D", "UpSampling2D", "Conv2D"]
+  # As many weights: only how they are applied differs.
+  assert resized.count_params() == tutorial.count_params()
+  images = resized(tf.random.normal([4, 8]), training=False)
+  assert images.shape == (4, 28, 28, 1) and images.dtype == tf.float32
+  assert float(tf.reduce_max(tf.abs(images))) <= 1.0
+  # A 32x32 generator doubles three times.
+  assert models.build_generator("dcgan", 8, (32, 32, 3), upsample="resize")(tf.zeros([1, 8])).shape == (1, 32, 32, 3)
+
+
 def test_unknown_arch():
   with pytest.raises(UserError, match="unknown arch='vae'"):
     models.build("vae", 100, (28, 28, 1))

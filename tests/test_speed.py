@@ -43,8 +43,15 @@ def run_steps(mnist, arch, **options):
   options.setdefault("d_steps", 1)
   options.setdefault("g_steps", 1)
   source = recipes.RECIPES[arch, "original"]
-  for name in ("loss", "d_dropout", "d_width", "g_width"):  # The source's objective and networks, unless the options set it.
-    options.setdefault(name, source[name])
+  for name in (
+    "loss",
+    "d_dropout",
+    "d_width",
+    "g_width",
+    "g_upsample",
+  ):  # The source's objective and networks, unless the options set it.
+    if name in source:
+      options.setdefault(name, source[name])
   config = Config(arch=arch, latent_dim=32, grid=2, batch_size=BATCH, **options).resolved()
   config, _ = speed.resolve(config, tf.distribute.get_strategy())
   keras.utils.set_random_seed(0)
@@ -199,7 +206,17 @@ def test_the_benchmark_builds_the_references_work(arch, rate):
   measure = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(measure)
   gan, config = measure.project_step(arch, 8, precision="float32")
-  work = (config.d_steps, config.g_steps, config.pack, config.updates, config.d_dropout, config.d_width, config.g_width)
-  assert work == (1, 1, 1, "simultaneous", rate, {"mlp": 512, "dcgan": 64}[arch], {"mlp": 256, "dcgan": 64}[arch])
+  work = (
+    config.d_steps,
+    config.g_steps,
+    config.pack,
+    config.updates,
+    config.d_dropout,
+    config.d_width,
+    config.g_width,
+    config.g_upsample,
+  )
+  source = {"mlp": (512, 256, None), "dcgan": (64, 64, "transpose")}[arch]
+  assert work == (1, 1, 1, "simultaneous", rate, *source)
   gan.train_step(tf.random.uniform([8, 28, 28, 1], -1, 1))
   assert int(gan.d_optimizer.iterations) == int(gan.g_optimizer.iterations) == 1
