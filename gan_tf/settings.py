@@ -159,9 +159,8 @@ SETTINGS = (
     str,
     None,
     "How the dcgan generator doubles its maps: transpose (the tutorial's 5x5 transposed convolutions) or resize "
-    "(nearest-neighbour upsampling, then a 5x5 convolution: as many weights, no checkerboard pattern, about 1.15x "
-    "the time per epoch). Default: transpose in the original recipe; see docs/recipes.md for gan-tf's. The mlp has "
-    "no maps to double.",
+    "(nearest-neighbour upsampling, then a 5x5 convolution: as many weights, no checkerboard pattern, about 1.1x "
+    "the time per epoch). Default: transpose, in both recipes. The mlp has no maps to double.",
     "model",
     choices=UPSAMPLES,
     from_recipe=True,
