@@ -154,7 +154,7 @@ def reference_work(arch):
   the source's discriminator: its dropout (the tutorial's 0.3 for the dcgan;
   the mlp has none) and its width, and the source's generator."""
   source = recipes.RECIPES[arch, "original"]
-  same = {name: source[name] for name in ("loss", "d_dropout", "d_width", "g_width", "g_upsample") if name in source}
+  same = {name: source[name] for name in ("loss", *recipes.NETWORK_SETTINGS) if name in source}
   return dict(d_steps=1, g_steps=1, pack=1, updates="simultaneous", **same)
 
 

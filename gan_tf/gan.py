@@ -27,6 +27,7 @@ class GAN:
     self.num_classes = num_classes if config.conditional else 0
     if config.conditional and num_classes < 2:
       raise UserError("@conditional needs a dataset with class labels (at least 2 classes)")
+    self.image_shape = tuple(image_shape)
     self.strategy = strategy or tf.distribute.get_strategy()
     precision = config.precision if config.precision != "auto" else "float32"
     with self.strategy.scope(), layers_lib.dtype_policy(precision):
@@ -48,9 +49,7 @@ class GAN:
       )
       # The moving average of the generator's weights (its BatchNorm
       # statistics are not averaged: see `sampler`).
-      self.ema_generator = models.build_generator(
-        config.arch, config.latent_dim, image_shape, self.num_classes, width=config.g_width, upsample=config.g_upsample
-      )
+      self.ema_generator = self.build_generator()
       self.ema_generator.set_weights(self.generator.get_weights())
       self.g_optimizer = self._optimizer(config.g_lr, precision)
       self.d_optimizer = self._optimizer(config.d_lr, precision)
@@ -82,11 +81,17 @@ class GAN:
     # unless it has batch statistics (BatchNorm would mix real and fake) or
     # state advanced per call (spectral normalisation's power iteration).
     self.fused = config.fused_discriminator == "true" and not config.spectral_norm and not models.batch_norms(self.discriminator)
-    self.image_shape = tuple(image_shape)
     self._step = step_lib.Step(self, step_lib.StepSettings.of(config), jit_compile=config.jit_compile == "true")
     self._sampler = sampling.Sampler(self)
     self.train_step = tf.function(self._train_step)
     self.train_steps = tf.function(self._train_steps)
+
+  def build_generator(self, stock_layers=False) -> keras.Model:
+    """A new generator built as this run's is (the EMA's, the sampler's)."""
+    c = self.config
+    return models.build_generator(
+      c.arch, c.latent_dim, self.image_shape, self.num_classes, stock_layers=stock_layers, width=c.g_width, upsample=c.g_upsample
+    )
 
   def _optimizer(self, lr, precision):
     opt = keras.optimizers.Adam(lr, beta_1=self.config.beta_1, beta_2=self.config.beta_2)

@@ -44,7 +44,9 @@ RECIPES = {
 # conditional dcgan collapsed to one image per class), with the beta_1, the
 # updates per step and the original recipe's discriminator it was measured with.
 CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, g_steps=1, r1_gamma=1.0, pack=1)}
-CONDITIONAL_FROM_ORIGINAL = ("d_dropout", "d_width", "g_width", "g_upsample")
+# The settings that shape a built-in pair's networks (a source's row holds those its architecture has).
+NETWORK_SETTINGS = ("d_dropout", "d_width", "g_width", "g_upsample")
+CONDITIONAL_FROM_ORIGINAL = NETWORK_SETTINGS
 # The built-in architectures whose discriminator has dropout (`d_dropout`),
 # and whose generator doubles its maps (`g_upsample`).
 DROPOUT_ARCHS = ("dcgan",)

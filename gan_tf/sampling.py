@@ -39,15 +39,7 @@ class Sampler:
       with layers_lib.dtype_policy("float32"):
         # Keras's own layers (the same weights and inference arithmetic), so
         # the exported generator.keras loads without this package.
-        self._model = models.build_generator(
-          gan.config.arch,
-          gan.latent_dim,
-          gan.image_shape,
-          gan.num_classes,
-          stock_layers=True,
-          width=gan.config.g_width,
-          upsample=gan.config.g_upsample,
-        )
+        self._model = gan.build_generator(stock_layers=True)
       # Compiled (once per setting): done eagerly, its many small ops cost
       # a small model more than an epoch's share of training.
       self._prepare = tf.function(self._fill)

@@ -43,13 +43,8 @@ def run_steps(mnist, arch, **options):
   options.setdefault("d_steps", 1)
   options.setdefault("g_steps", 1)
   source = recipes.RECIPES[arch, "original"]
-  for name in (
-    "loss",
-    "d_dropout",
-    "d_width",
-    "g_width",
-    "g_upsample",
-  ):  # The source's objective and networks, unless the options set it.
+  # The source's objective and networks, unless the options set it.
+  for name in ("loss", *recipes.NETWORK_SETTINGS):
     if name in source:
       options.setdefault(name, source[name])
   config = Config(arch=arch, latent_dim=32, grid=2, batch_size=BATCH, **options).resolved()
