@@ -51,10 +51,12 @@ class _ConfigMethods:
       raise ConfigError(
         "d_dropout", f"@d_dropout is the dcgan discriminator's; @arch={self.arch} has no dropout to set: leave it unset"
       )
-    if self.g_upsample and self.arch not in recipes.UPSAMPLE_ARCHS:
-      raise ConfigError(
-        "g_upsample", f"@g_upsample is the dcgan generator's; @arch={self.arch} has no maps to double: leave it unset"
-      )
+    for name, what in (
+      ("g_upsample", "generator's; @arch={} has no maps to double"),
+      ("self_attention", "networks'; @arch={} has no maps to attend over"),
+    ):
+      if getattr(self, name) and self.arch not in recipes.CONV_ARCHS:
+        raise ConfigError(name, f"@{name} is the dcgan {what.format(self.arch)}: leave it unset")
     for name, networks in (("d_width", "discriminators"), ("g_width", "generators")):
       if getattr(self, name) and recipes.is_custom(self.arch):
         raise ConfigError(name, f"@{name} sets the built-in {networks}' width; @arch={self.arch} builds its own: leave it unset")

@@ -46,6 +46,7 @@ class GAN:
         d_width=config.d_width,
         g_width=config.g_width,
         g_upsample=config.g_upsample,
+        self_attention=config.self_attention,
       )
       # The moving average of the generator's weights (its BatchNorm
       # statistics are not averaged: see `sampler`).
@@ -90,7 +91,14 @@ class GAN:
     """A new generator built as this run's is (the EMA's, the sampler's)."""
     c = self.config
     return models.build_generator(
-      c.arch, c.latent_dim, self.image_shape, self.num_classes, stock_layers=stock_layers, width=c.g_width, upsample=c.g_upsample
+      c.arch,
+      c.latent_dim,
+      self.image_shape,
+      self.num_classes,
+      stock_layers=stock_layers,
+      width=c.g_width,
+      upsample=c.g_upsample,
+      attention=c.self_attention,
     )
 
   def _optimizer(self, lr, precision):

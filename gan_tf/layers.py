@@ -1,6 +1,6 @@
 """Layers of the built-in networks: Keras's BatchNormalization and Dropout,
-trained faster with the same variables; PacGAN's packs; the dtype policy
-a model is built under.
+trained faster with the same variables; PacGAN's packs; SAGAN's
+self-attention block; the dtype policy a model is built under.
 """
 
 import contextlib
@@ -140,3 +140,22 @@ def packed(images, pack, layout):
 
 def unpacked(logit, pack):
   return Unpack(pack, dtype="float32", name="unpack")(logit) if pack > 1 else logit
+
+
+def self_attention(x):
+  """SAGAN's self-attention block (Zhang et al., 2019), of stock Keras layers
+  so that an export loads without this package: every position attends to
+  all others (keys and values max-pooled 2x2, as BigGAN's), and the result
+  is added through a 1x1 convolution that starts at zero, so the block
+  starts as the identity and training decides how much of it to use."""
+  height, width, channels = x.shape[1:]
+
+  def projected(filters, pool):
+    y = layers.Conv2D(filters, 1, use_bias=False)(x)
+    y = layers.MaxPooling2D(2)(y) if pool else y
+    return layers.Reshape((y.shape[1] * y.shape[2], filters))(y)
+
+  query, key, value = projected(channels // 8, False), projected(channels // 8, True), projected(channels // 2, True)
+  attention = layers.Softmax()(layers.Dot(axes=2)([query, key]))
+  attended = layers.Reshape((height, width, channels // 2))(layers.Dot(axes=(2, 1))([attention, value]))
+  return layers.Add()([x, layers.Conv2D(channels, 1, use_bias=False, kernel_initializer="zeros")(attended)])

@@ -124,7 +124,14 @@ def dcgan_levels(image_shape):
 
 
 def dcgan_generator(
-  latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False, width=64, upsample="transpose"
+  latent_dim,
+  image_shape,
+  num_classes=0,
+  sync_batchnorm=False,
+  stock_layers=False,
+  width=64,
+  upsample="transpose",
+  attention=False,
 ):
   """The TensorFlow DCGAN tutorial's generator, one level deeper per doubling
   of the image size: at 28x28x1 exactly the tutorial's 7x7x256 -> 7x7x128 ->
@@ -133,7 +140,8 @@ def dcgan_generator(
   the maps by nearest-neighbour upsampling and a 5x5 convolution instead of
   the tutorial's 5x5 transposed convolution of stride 2: as many weights,
   but every output pixel sums as many of them, so no checkerboard pattern
-  (Odena et al., 2016)."""
+  (Odena et al., 2016). `attention` adds a self-attention block before the
+  last upsampling."""
   norm = layers.BatchNormalization if stock_layers else layers_lib.BatchNormalization
   start, levels = dcgan_levels(image_shape)
   level_width = lambda level: min(width * 2**level, _MAX_FILTERS)
@@ -147,6 +155,8 @@ def dcgan_generator(
     x = _up_conv(x, filters, stride, upsample)
     x = norm(synchronized=sync_batchnorm)(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
+  if attention:
+    x = layers_lib.self_attention(x)
   x = _up_conv(x, image_shape[2], 2, upsample, activation="tanh", dtype="float32")
   return keras.Model(inputs, x, name="dcgan_generator")
 
@@ -161,12 +171,21 @@ def _up_conv(x, filters, stride, upsample, **kwargs):
 
 
 def dcgan_discriminator(
-  image_shape, num_classes=0, spectral_norm=False, stock_layers=False, pack=1, pack_layout="fold", dropout=0.3, width=64
+  image_shape,
+  num_classes=0,
+  spectral_norm=False,
+  stock_layers=False,
+  pack=1,
+  pack_layout="fold",
+  dropout=0.3,
+  width=64,
+  attention=False,
 ):
   """The tutorial's discriminator: strided 5x5 convolutions (two at 28x28,
   one more per doubling) of `width` filters (the tutorial's 64), doubled per
   level up to 512, each followed by `dropout` (the tutorial's 0.3; 0: none),
-  and one logit."""
+  and one logit. `attention` adds a self-attention block after the first
+  convolution."""
   dropout_layer = layers.Dropout if stock_layers else layers_lib.Dropout
   _, levels = dcgan_levels(image_shape)
   images, inputs, label = _inputs(image_shape, "images", num_classes)
@@ -176,6 +195,8 @@ def dcgan_discriminator(
     x = layers.LeakyReLU(negative_slope=0.3)(x)
     if dropout:
       x = dropout_layer(dropout)(x)
+    if attention and level == 0:
+      x = layers_lib.self_attention(x)
   x = layers.Flatten()(x)
   return keras.Model(inputs, layers_lib.unpacked(_logit(x, label, num_classes, spectral_norm), pack), name="dcgan_discriminator")
 
@@ -206,13 +227,21 @@ def architecture(arch) -> Architecture:
 
 
 def build_generator(
-  arch, latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False, width=None, upsample=None
+  arch,
+  latent_dim,
+  image_shape,
+  num_classes=0,
+  sync_batchnorm=False,
+  stock_layers=False,
+  width=None,
+  upsample=None,
+  attention=None,
 ):
   """`sync_batchnorm` computes BatchNorm statistics over all replicas of a
   tf.distribute strategy. `stock_layers` builds with Keras's own
   BatchNormalization and Dropout instead of this module's faster ones (the
-  benchmark's reference). `width` and `upsample` are a built-in generator's
-  (None: its source's; the dcgan's only has `upsample`)."""
+  benchmark's reference). `width`, `upsample` and `attention` are a built-in
+  generator's (None: its source's; only the dcgan's has the last two)."""
   if ":" in arch:
     return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)[0]
   if arch not in ARCHITECTURES:
@@ -225,6 +254,7 @@ def build_generator(
     stock_layers,
     **({"width": width} if width else {}),
     **({"upsample": upsample} if upsample else {}),
+    **({"attention": attention} if attention else {}),
   )
 
 
@@ -248,6 +278,7 @@ def build(
   d_width=None,
   g_width=None,
   g_upsample=None,
+  self_attention=None,
 ):
   """Returns (generator, discriminator) for `arch`; conditional on `num_classes` labels if it is not 0.
   The discriminator judges `pack` images at once, laid out as `pack_layout`
@@ -255,13 +286,16 @@ def build(
   takes batches of a multiple of `pack` images and gives each image its
   pack's logit. `d_dropout` is the dcgan discriminator's dropout rate (the
   tutorial's 0.3 unless a recipe says otherwise; the mlp has none).
-  `d_width` and `g_width` are a built-in pair's widths and `g_upsample` how
-  its generator doubles its maps (None: its source's). `arch`
+  `d_width` and `g_width` are a built-in pair's widths, `g_upsample` how
+  its generator doubles its maps and `self_attention` whether both attend
+  over them (None: its source's). `arch`
   "MODULE:FUNCTION" names the user's networks (custom.py), which take no
   pack and no spectral normalisation (`Config` refuses them)."""
   if ":" in arch:
     return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)
-  generator = build_generator(arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers, g_width, g_upsample)
+  generator = build_generator(
+    arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers, g_width, g_upsample, self_attention
+  )
   discriminator = ARCHITECTURES[arch].discriminator(
     tuple(image_shape),
     num_classes,
@@ -271,6 +305,7 @@ def build(
     pack_layout=pack_layout,
     **({"dropout": d_dropout} if arch in recipes.DROPOUT_ARCHS else {}),
     **({"width": d_width} if d_width else {}),
+    **({"attention": self_attention} if self_attention else {}),
   )
   return generator, discriminator
 

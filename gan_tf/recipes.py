@@ -29,12 +29,30 @@ _ORIGINAL = dict(
 _GAN_TF = dict(_ORIGINAL, ema_decay=0.999, bn_stats="standing")
 RECIPES = {
   ("dcgan", "original"): dict(
-    _ORIGINAL, g_lr=1e-4, d_lr=1e-4, beta_1=0.9, d_dropout=0.3, d_width=64, g_width=64, g_upsample="transpose"
+    _ORIGINAL,
+    g_lr=1e-4,
+    d_lr=1e-4,
+    beta_1=0.9,
+    d_dropout=0.3,
+    d_width=64,
+    g_width=64,
+    g_upsample="transpose",
+    self_attention=False,
   ),
   ("mlp", "original"): dict(_ORIGINAL, batch_size=32, updates="alternating", d_width=512, g_width=256),
   ("custom", "original"): _ORIGINAL,
   ("dcgan", "gan-tf"): dict(
-    _GAN_TF, g_lr=4e-4, d_lr=4e-4, beta_1=0.0, d_steps=3, g_steps=3, pack=2, d_width=64, g_width=64, g_upsample="transpose"
+    _GAN_TF,
+    g_lr=4e-4,
+    d_lr=4e-4,
+    beta_1=0.0,
+    d_steps=3,
+    g_steps=3,
+    pack=2,
+    d_width=64,
+    g_width=64,
+    g_upsample="transpose",
+    self_attention=False,
   ),
   # The mlp learns from many small steps: at 256 images a step it collapsed.
   ("mlp", "gan-tf"): dict(_GAN_TF, batch_size=32, updates="alternating", d_width=512, g_width=256),
@@ -45,12 +63,13 @@ RECIPES = {
 # updates per step and the original recipe's discriminator it was measured with.
 CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, g_steps=1, r1_gamma=1.0, pack=1)}
 # The settings that shape a built-in pair's networks (a source's row holds those its architecture has).
-NETWORK_SETTINGS = ("d_dropout", "d_width", "g_width", "g_upsample")
+NETWORK_SETTINGS = ("d_dropout", "d_width", "g_width", "g_upsample", "self_attention")
 CONDITIONAL_FROM_ORIGINAL = NETWORK_SETTINGS
 # The built-in architectures whose discriminator has dropout (`d_dropout`),
-# and whose generator doubles its maps (`g_upsample`).
+# and whose networks are convolutional: their generator doubles its maps
+# (`g_upsample`) and both can attend over them (`self_attention`).
 DROPOUT_ARCHS = ("dcgan",)
-UPSAMPLE_ARCHS = ("dcgan",)
+CONV_ARCHS = ("dcgan",)
 
 
 def is_custom(arch: str) -> bool:

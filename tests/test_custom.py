@@ -119,6 +119,8 @@ def test_bad_custom_networks_get_one_line_before_training(workdir, tmp_path, arc
     (["--arch=mlp", "--g_upsample=resize"], "--g_upsample is the dcgan generator's; --arch=mlp has no maps to double"),
     (["--arch=my_networks:build", "--g_upsample=resize"], "--g_upsample is the dcgan generator's"),
     (["--g_upsample=bilinear"], "--g_upsample=bilinear: value should be one of <transpose|resize>"),
+    (["--arch=mlp", "--self_attention"], "--self_attention is the dcgan networks'; --arch=mlp has no maps to attend over"),
+    (["--arch=my_networks:build", "--self_attention"], "--self_attention is the dcgan networks'"),
     (["--arch=bad"], "--arch must be one of dcgan, mlp or MODULE:FUNCTION"),
     (["--eval_every=1", "--eval_num=5"], "--eval_num must be at least 8"),
     (["--seed=-1"], "--seed must be an integer from 0 to 4294967295"),

@@ -189,6 +189,9 @@ def test_recipes_fill_only_what_is_unset():
     None,
   )
   assert Config(arch="dcgan", g_upsample="resize").resolved().g_upsample == "resize"
+  assert (tutorial.self_attention, ours.self_attention, conditional.self_attention) == (False,) * 3
+  assert Config(arch="mlp").resolved().self_attention is None
+  assert Config(arch="dcgan", self_attention=True).resolved().self_attention is True
   # The tutorial's objective everywhere (the hinge loss measured level: docs/experiments.md).
   assert (tutorial.loss, ours.loss, conditional.loss) == ("nonsaturating",) * 3
   assert {Config(arch=a).resolved().loss for a in ("mlp", "my_module:build")} == {"nonsaturating"}

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -25,9 +28,10 @@ def test_parameter_counts_and_shapes(arch):
 def test_outputs_stay_float32_under_mixed_precision(policy):
   keras.mixed_precision.set_global_policy(policy)
   try:
-    generator, discriminator = models.build("dcgan", 8, (28, 28, 1))
-    images = generator(tf.random.normal([2, 8]))
-    assert images.dtype == tf.float32 and discriminator(images).dtype == tf.float32
+    for attention in (False, True):
+      generator, discriminator = models.build("dcgan", 8, (28, 28, 1), self_attention=attention)
+      images = generator(tf.random.normal([2, 8]))
+      assert images.dtype == tf.float32 and discriminator(images).dtype == tf.float32
   finally:
     keras.mixed_precision.set_global_policy("float32")
 
@@ -151,6 +155,39 @@ def test_the_dcgan_generator_can_resize_instead_of_transposing():
   assert float(tf.reduce_max(tf.abs(images))) <= 1.0
   # A 32x32 generator doubles three times.
   assert models.build_generator("dcgan", 8, (32, 32, 3), upsample="resize")(tf.zeros([1, 8])).shape == (1, 32, 32, 3)
+
+
+def test_self_attention_starts_as_the_identity_and_then_sees_the_whole_map():
+  with layers_lib.dtype_policy("float32"):
+    inputs = keras.Input((14, 14, 64))
+    block = keras.Model(inputs, layers_lib.self_attention(inputs))
+  maps = tf.random.normal([2, 14, 14, 64])
+  assert np.array_equal(block(maps), maps)  # Its output convolution starts at zero.
+  out = block.layers[-2]
+  out.kernel.assign(tf.random.normal(out.kernel.shape, stddev=0.1))
+  # One corner changed: the opposite corner's output changes too, which no
+  # convolution of this size would do.
+  moved = tf.tensor_scatter_nd_add(maps, [[0, 0, 0]], tf.ones([1, 64]))
+  assert float(tf.reduce_max(tf.abs(block(moved)[0, 13, 13] - block(maps)[0, 13, 13]))) > 1e-4
+  assert np.array_equal(block(moved)[1], block(maps)[1])  # Images do not attend to each other.
+
+
+def test_self_attention_is_a_setting_of_both_dcgan_networks(tmp_path):
+  plain = models.build("dcgan", 100, (28, 28, 1))
+  attending = models.build("dcgan", 100, (28, 28, 1), self_attention=True)
+  # Query and key (64 x 8 each), value (64 x 32) and output (32 x 64) 1x1 convolutions, in each network.
+  assert [b.count_params() - a.count_params() for a, b in zip(plain, attending)] == [5120, 5120]
+  generator, discriminator = attending
+  images = generator(tf.random.normal([4, 100]), training=False)
+  assert images.shape == (4, 28, 28, 1) and discriminator(images, training=False).shape == (4, 1)
+  assert models.build_generator("dcgan", 8, (32, 32, 3), attention=True)(tf.zeros([1, 8])).shape == (1, 32, 32, 3)
+  # Of stock layers: the exported generator.keras (built as the sampler builds it) loads with Keras alone.
+  generator = models.build_generator("dcgan", 100, (28, 28, 1), stock_layers=True, attention=True)
+  generator.save(tmp_path / "g.keras")
+  script = "import sys, keras; sys.modules['gan_tf'] = None; print(keras.models.load_model(sys.argv[1]).count_params())"
+  proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "g.keras")], capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stdout.strip().splitlines()[-1] == str(generator.count_params())
 
 
 def test_unknown_arch():

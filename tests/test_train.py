@@ -98,6 +98,7 @@ def test_rerun_continues_at_the_next_epoch(two_epochs, mnist):
     dict(d_width=128),
     dict(g_width=32),
     dict(g_upsample="resize"),
+    dict(self_attention=True),
     dict(image_size=32),
   ],
 )
@@ -113,18 +114,24 @@ def test_incompatible_resume_is_refused(two_epochs, mnist, change):
 
 
 def test_a_run_from_before_the_widths_keeps_its_networks(two_epochs, tmp_path, mnist, monkeypatch):
-  # Its config.json has no d_width, g_width or g_upsample: the run was built with
+  # Its config.json has no d_width, g_width, g_upsample or self_attention: the run was built with
   # the tutorial's networks, whatever the recipe's are now, and must load and resume as such.
   recipe = recipes.RECIPES["dcgan", "gan-tf"]
-  wider = {**recipe, "d_width": 2 * recipe["d_width"], "g_width": 2 * recipe["g_width"], "g_upsample": "resize"}
+  wider = {
+    **recipe,
+    "d_width": 2 * recipe["d_width"],
+    "g_width": 2 * recipe["g_width"],
+    "g_upsample": "resize",
+    "self_attention": True,
+  }
   monkeypatch.setitem(recipes.RECIPES, ("dcgan", "gan-tf"), wider)
   run_dir = tmp_path / "old"
   shutil.copytree(two_epochs[0], run_dir)
   record = json.loads((run_dir / "config.json").read_text())
-  del record["d_width"], record["g_width"], record["g_upsample"]
+  del record["d_width"], record["g_width"], record["g_upsample"], record["self_attention"]
   (run_dir / "config.json").write_text(json.dumps(record))
   generator, config = restore.restore_generator(run_dir)
-  assert (config.d_width, config.g_width, config.g_upsample) == (64, 64, "transpose") and generator(
+  assert (config.d_width, config.g_width, config.g_upsample, config.self_attention) == (64, 64, "transpose", False) and generator(
     tf.zeros([2, config.latent_dim])
   ).shape == (2, 28, 28, 1)
   # Resumed as the train command does: the identity settings not given come from the run.
