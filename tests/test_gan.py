@@ -189,7 +189,7 @@ def test_recipes_fill_only_what_is_unset():
     None,
   )
   assert Config(arch="dcgan", g_upsample="resize").resolved().g_upsample == "resize"
-  assert (tutorial.self_attention, ours.self_attention, conditional.self_attention) == (False,) * 3
+  assert (tutorial.self_attention, ours.self_attention, conditional.self_attention) == (False, True, False)
   assert Config(arch="mlp").resolved().self_attention is None
   assert Config(arch="dcgan", self_attention=True).resolved().self_attention is True
   # The tutorial's objective everywhere (the hinge loss measured level: docs/experiments.md).
