@@ -171,7 +171,7 @@ SETTINGS = (
     None,
     "SAGAN's self-attention in the dcgan (Zhang et al., 2019): a block in which every position of a map draws on "
     "all the others, in the generator before its last upsampling and in the discriminator after its first "
-    "convolution (at 28x28, both on 14x14 maps). About 1.2x the time per epoch. Default: the recipe's: on for an "
+    "convolution (at 28x28, both on 14x14 maps). About 1.1x the time per epoch. Default: the recipe's: on for an "
     "unconditional dcgan with the gan-tf recipe, else off. The mlp has no maps to attend over.",
     "model",
     from_recipe=True,
