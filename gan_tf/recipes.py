@@ -27,34 +27,24 @@ _ORIGINAL = dict(
   d_dropout=0.0,  # Only the dcgan's discriminator has dropout (DROPOUT_ARCHS).
 )
 _GAN_TF = dict(_ORIGINAL, ema_decay=0.999, bn_stats="standing")
+# The TensorFlow DCGAN tutorial's networks.
+_TUTORIAL_NETWORKS = dict(d_dropout=0.3, d_width=64, g_width=64, g_upsample="transpose", self_attention=False)
 RECIPES = {
-  ("dcgan", "original"): dict(
-    _ORIGINAL,
-    g_lr=1e-4,
-    d_lr=1e-4,
-    beta_1=0.9,
-    d_dropout=0.3,
-    d_width=64,
-    g_width=64,
-    g_upsample="transpose",
-    self_attention=False,
-  ),
+  ("dcgan", "original"): dict(_ORIGINAL, **_TUTORIAL_NETWORKS, g_lr=1e-4, d_lr=1e-4, beta_1=0.9),
   ("mlp", "original"): dict(_ORIGINAL, batch_size=32, updates="alternating", d_width=512, g_width=256),
   ("custom", "original"): _ORIGINAL,
   ("dcgan", "gan-tf"): dict(
     _GAN_TF,
+    **_TUTORIAL_NETWORKS,
     g_lr=4e-4,
     d_lr=4e-4,
     beta_1=0.0,
     d_steps=3,
     g_steps=3,
     pack=2,
-    d_width=64,
-    g_width=64,
-    g_upsample="transpose",
-    # Both networks see the whole digit: fewer malformed draws (docs/recipes.md).
-    self_attention=True,
-  ),
+  )
+  # Both networks see the whole digit: fewer malformed draws (docs/recipes.md).
+  | dict(d_dropout=0.0, self_attention=True),
   # The mlp learns from many small steps: at 256 images a step it collapsed.
   ("mlp", "gan-tf"): dict(_GAN_TF, batch_size=32, updates="alternating", d_width=512, g_width=256),
   ("custom", "gan-tf"): _GAN_TF,
