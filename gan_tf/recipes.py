@@ -43,7 +43,8 @@ RECIPES = {
     g_steps=3,
     pack=2,
   )
-  # Both networks see the whole digit: fewer malformed draws (docs/recipes.md).
+  # No dropout in the discriminator, and both networks see the whole digit
+  # (fewer malformed draws): docs/recipes.md.
   | dict(d_dropout=0.0, self_attention=True),
   # The mlp learns from many small steps: at 256 images a step it collapsed.
   ("mlp", "gan-tf"): dict(_GAN_TF, batch_size=32, updates="alternating", d_width=512, g_width=256),

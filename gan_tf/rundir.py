@@ -36,11 +36,12 @@ def parse_config(text: str) -> Config:
   # and runs from before pack layouts stacked their packs (a layout of no
   # pack is the default's, so that a run resumes without naming one).
   raw.setdefault("pack_layout", "channels" if raw["pack"] > 1 else "fold")
-  # Runs from before the network settings had their source's networks
-  # (your own networks have none to set).
+  # Runs from before a network setting that shapes the checkpoint had their
+  # source's networks (your own networks have none to set).
   source = recipes.RECIPES.get((raw.get("arch"), "original"), {})
-  for name in ("d_width", "g_width", "g_upsample", "self_attention"):
-    raw.setdefault(name, source.get(name))
+  for name in recipes.NETWORK_SETTINGS:
+    if name in settings_lib.IDENTITY:
+      raw.setdefault(name, source.get(name))
   return Config.from_json(json.dumps(raw))
 
 
