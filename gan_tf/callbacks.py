@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_tf import checkpoints, history, images, quality
+from gan_tf import data as data_lib
 from gan_tf.fileio import atomic_write_bytes, atomic_write_text
 
 
@@ -39,15 +40,22 @@ class Callback:
 
 
 class SampleGrid(Callback):
-  """Every `every` epochs, `samples/epoch_NNNN.png` from the run's fixed noise."""
+  """Every `every` epochs, `samples/epoch_NNNN.png` from the run's fixed
+  noise; once, `samples/real.png`: as many of `data`'s images, laid out the
+  same way (a row per class if conditional), to judge the samples against."""
 
-  def __init__(self, run_dir, every=1):
+  def __init__(self, run_dir, every=1, data=None):
     self.dir = Path(run_dir) / "samples"
-    self.every = every
+    self.every, self.data = every, data
 
   def on_train_begin(self, run):
     self.gan = run.gan
     self.last_epoch = run.config.epochs
+    real = self.dir / "real.png"
+    if self.data is not None and not real.exists():
+      labels = None if self.gan.sample_labels is None else self.gan.sample_labels.numpy()
+      pictures = data_lib.examples(self.data, int(self.gan.sample_noise.shape[0]), labels, run.config.seed)
+      images.save_png(real, images.grid(images.from_uint8(pictures), rows=self.gan.grid_rows))
 
   def on_epoch_end(self, epoch, logs):
     if epoch % self.every and epoch != self.last_epoch:
@@ -274,7 +282,7 @@ def _metrics(values):
 
 def defaults(config, run_dir, data) -> list:
   """The callbacks every run has, as its settings ask."""
-  cbs = [SampleGrid(run_dir, config.sample_every)]
+  cbs = [SampleGrid(run_dir, config.sample_every, data)]
   if config.eval_every:
     cbs.append(Evaluation(run_dir, config.eval_every, config.eval_num, data))
   cbs += [History(run_dir), LossPlot(run_dir), TensorBoard(run_dir)]

@@ -49,6 +49,23 @@ def convert(data: ImageSet, image_size: int = 0, channels: int = 0) -> ImageSet:
   return ImageSet(images, data.labels, data.name, data.class_names)
 
 
+def examples(data: ImageSet, count: int, labels=None, seed: int = 0) -> np.ndarray:
+  """`count` real images (uint8) at random, or with `labels`, one of each
+  label's class per entry: a grid of real images laid out as the samples are.
+  Without repeats where the data allows."""
+  rng = np.random.default_rng(seed)
+  if labels is None:
+    return data.images[rng.choice(len(data), count, replace=count > len(data))]
+  labels = np.asarray(labels)
+  picks = np.zeros(len(labels), np.int64)
+  for label in np.unique(labels):
+    wanted = np.flatnonzero(labels == label)
+    pool = np.flatnonzero(data.labels == label)
+    pool = pool if len(pool) else np.arange(len(data))
+    picks[wanted] = rng.choice(pool, len(wanted), replace=len(wanted) > len(pool))
+  return data.images[picks]
+
+
 class Pipeline:
   """Shuffled, full batches of float32 images in [-1, 1] and int32 labels."""
 

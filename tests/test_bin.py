@@ -51,7 +51,8 @@ def test_train_is_quiet_and_uses_the_default_run_dir(trained):
   run_dir = work / "checkpoints" / "mlp"
   assert err == ""  # No TensorFlow log noise.
   assert "epoch 2/2 4/4" in out and "trained to epoch 2" in out
-  assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["epoch_0001.png", "epoch_0002.png", "progress.gif"]
+  samples = sorted(p.name for p in (run_dir / "samples").iterdir())
+  assert samples == ["epoch_0001.png", "epoch_0002.png", "progress.gif", "real.png"]
   with open(run_dir / "history.csv") as f:
     assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
   assert "--grid=2" in (run_dir / "flags.txt").read_text().split()

@@ -67,6 +67,8 @@ def test_conditional_training_grid_has_a_row_per_class(conditional_run):
   with Image.open(conditional_run / "run" / "samples" / "epoch_0002.png") as grid:
     # 10 rows and 3 columns of 28-pixel tiles with 2-pixel gaps.
     assert grid.size == (3 * 30 + 2, 10 * 30 + 2)
+  with Image.open(conditional_run / "run" / "samples" / "real.png") as real:
+    assert real.size == grid.size  # Real digits laid out as the samples: a row per class.
   with Image.open(conditional_run / "run" / "samples" / "progress.gif") as gif:
     assert gif.n_frames == 2
 

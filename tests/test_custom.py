@@ -73,7 +73,7 @@ def test_custom_networks_train_resume_and_export(workdir):
   code, out, err = gan_tf(*common, "--epochs=3", f"--export_dir={workdir / 'export'}", cwd=workdir)
   assert code == 0, err
   assert "trained to epoch 3 (step 12)" in out  # Continued: 4 steps an epoch, 3 epochs.
-  assert sorted(p.name for p in (run_dir / "samples").glob("*.png")) == [f"epoch_000{i}.png" for i in (1, 2, 3)]
+  assert sorted(p.name for p in (run_dir / "samples").glob("*.png")) == [f"epoch_000{i}.png" for i in (1, 2, 3)] + ["real.png"]
   loaded = tf.saved_model.load(str(workdir / "export"))
   images = loaded.signatures["serving_default"](noise=tf.random.normal([5, 16]))["images"].numpy()
   assert images.shape == (5, 28, 28, 1) and images.dtype == np.float32

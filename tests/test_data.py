@@ -90,6 +90,21 @@ def test_batches_run_without_autotuning(mnist):
   del iterator
 
 
+def test_examples_are_real_images_laid_out_as_the_samples():
+  # Each image's pixels name its index, so a pick can be traced back.
+  labels = np.arange(40) % 4
+  images = np.arange(40, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 1), np.uint8)
+  dataset = sources.ImageSet(images, labels, "toy")
+  picked = data.examples(dataset, 16, seed=1)
+  assert picked.shape == (16, 2, 2, 1) and picked.dtype == np.uint8
+  assert len(set(picked[:, 0, 0, 0].tolist())) == 16  # No repeats while the data allows.
+  assert (data.examples(dataset, 16, seed=1) == picked).all() and not (data.examples(dataset, 16, seed=2) == picked).all()
+  grid_labels = np.repeat(np.arange(4), 3)  # A conditional grid: a row per class.
+  rows = data.examples(dataset, 12, grid_labels, seed=1)[:, 0, 0, 0]
+  assert (labels[rows] == grid_labels).all() and len(set(rows.tolist())) == 12
+  assert len(data.examples(dataset, 64, seed=0)) == 64  # More than the data: with repeats.
+
+
 def test_batch_larger_than_dataset(mnist):
   with pytest.raises(DataError, match="larger than the 100 images"):
     data.Pipeline(mnist.take(100), batch_size=256, seed=0)

@@ -145,7 +145,8 @@ def test_multi_worker_trains_checkpoints_is_preempted_and_resumes(tmp_path, digi
   assert [r["epoch"] for r in history(run_dir)] == ["1", "2"]  # Written once, by the chief.
   assert tf.train.latest_checkpoint(str(run_dir)).endswith("ckpt-20")
   assert not list(run_dir.glob(".worker-*"))  # The other worker's temporary directory is gone.
-  assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["epoch_0001.png", "epoch_0002.png", "progress.gif"]
+  samples = sorted(p.name for p in (run_dir / "samples").iterdir())
+  assert samples == ["epoch_0001.png", "epoch_0002.png", "progress.gif", "real.png"]
   with Image.open(run_dir / "samples" / "progress.gif") as gif:
     assert gif.n_frames == 2
 

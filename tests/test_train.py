@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from gan_tf import data, images, recipes, restore, rundir
 from gan_tf import history as history_lib
 from gan_tf import loop as train
-from gan_tf import recipes, restore, rundir
 from gan_tf import serving as export
 from gan_tf.checkpoints import BestCheckpoint
 from gan_tf.config import Config
@@ -32,15 +32,21 @@ def two_epochs(tmp_path_factory, mnist):
   return run_dir, logs
 
 
-def test_two_epochs_write_everything(two_epochs):
+def test_two_epochs_write_everything(two_epochs, mnist):
   run_dir, logs = two_epochs
   pngs = sorted(p.name for p in (run_dir / "samples").iterdir())
-  assert pngs == ["epoch_0001.png", "epoch_0002.png", "progress.gif"]
+  assert pngs == ["epoch_0001.png", "epoch_0002.png", "progress.gif", "real.png"]
   with Image.open(run_dir / "samples" / "progress.gif") as gif:
     assert gif.n_frames == 2
   with Image.open(run_dir / "samples" / "epoch_0002.png") as image:
     assert image.mode == "L" and min(image.size) >= 256
     assert len(np.unique(np.asarray(image))) > 10  # Drawn digits, not a blank page.
+  # The real images beside them: as many, laid out the same, from the data.
+  real = images.read_png(run_dir / "samples" / "real.png")
+  assert real.shape == images.read_png(run_dir / "samples" / "epoch_0002.png").shape
+  expected = images.grid(images.from_uint8(data.examples(mnist.take(512), 9, seed=Config().seed)))
+  scale = real.shape[0] // expected.shape[0]
+  assert (real[::scale, ::scale] == expected).all()
   rows = history(run_dir)
   assert [r["epoch"] for r in rows] == ["1", "2"]
   assert [r["step"] for r in rows] == ["8", "16"]  # 512 // 64 steps an epoch.
