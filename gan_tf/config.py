@@ -53,6 +53,7 @@ class _ConfigMethods:
       )
     for name, what in (
       ("g_upsample", "generator's; @arch={} has no maps to double"),
+      ("g_image_width", "generator's; @arch={} has no maps"),
       ("self_attention", "networks'; @arch={} has no maps to attend over"),
     ):
       if getattr(self, name) and self.arch not in recipes.CONV_ARCHS:

@@ -46,6 +46,7 @@ class GAN:
         d_width=config.d_width,
         g_width=config.g_width,
         g_upsample=config.g_upsample,
+        g_image_width=config.g_image_width,
         self_attention=config.self_attention,
       )
       # The moving average of the generator's weights (its BatchNorm
@@ -98,6 +99,7 @@ class GAN:
       stock_layers=stock_layers,
       width=c.g_width,
       upsample=c.g_upsample,
+      image_width=c.g_image_width,
       attention=c.self_attention,
     )
 

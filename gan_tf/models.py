@@ -132,6 +132,7 @@ def dcgan_generator(
   width=64,
   upsample="transpose",
   attention=False,
+  image_width=0,
 ):
   """The TensorFlow DCGAN tutorial's generator, one level deeper per doubling
   of the image size: at 28x28x1 exactly the tutorial's 7x7x256 -> 7x7x128 ->
@@ -141,7 +142,9 @@ def dcgan_generator(
   the tutorial's 5x5 transposed convolution of stride 2: as many weights,
   but every output pixel sums as many of them, so no checkerboard pattern
   (Odena et al., 2016). `attention` adds a self-attention block before the
-  last upsampling."""
+  last upsampling. `image_width` filters (0: none) make one more layer at
+  the image's size, from which a 3x3 convolution draws the image: the
+  tutorial draws each stroke from the half-size map with one kernel."""
   norm = layers.BatchNormalization if stock_layers else layers_lib.BatchNormalization
   start, levels = dcgan_levels(image_shape)
   level_width = lambda level: min(width * 2**level, _MAX_FILTERS)
@@ -157,7 +160,13 @@ def dcgan_generator(
     x = layers.LeakyReLU(negative_slope=0.3)(x)
   if attention:
     x = layers_lib.self_attention(x)
-  x = _up_conv(x, image_shape[2], 2, upsample, activation="tanh", dtype="float32")
+  if image_width:
+    x = _up_conv(x, image_width, 2, upsample)
+    x = norm(synchronized=sync_batchnorm)(x)
+    x = layers.LeakyReLU(negative_slope=0.3)(x)
+    x = layers.Conv2D(image_shape[2], 3, padding="same", use_bias=False, activation="tanh", dtype="float32")(x)
+  else:
+    x = _up_conv(x, image_shape[2], 2, upsample, activation="tanh", dtype="float32")
   return keras.Model(inputs, x, name="dcgan_generator")
 
 
@@ -236,12 +245,13 @@ def build_generator(
   width=None,
   upsample=None,
   attention=None,
+  image_width=None,
 ):
   """`sync_batchnorm` computes BatchNorm statistics over all replicas of a
   tf.distribute strategy. `stock_layers` builds with Keras's own
   BatchNormalization and Dropout instead of this module's faster ones (the
-  benchmark's reference). `width`, `upsample` and `attention` are a built-in
-  generator's (None: its source's; only the dcgan's has the last two)."""
+  benchmark's reference). `width`, `upsample`, `attention` and `image_width`
+  are a built-in generator's (None: its source's; only the dcgan's has the last three)."""
   if ":" in arch:
     return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)[0]
   if arch not in ARCHITECTURES:
@@ -255,6 +265,7 @@ def build_generator(
     **({"width": width} if width else {}),
     **({"upsample": upsample} if upsample else {}),
     **({"attention": attention} if attention else {}),
+    **({"image_width": image_width} if image_width else {}),
   )
 
 
@@ -279,6 +290,7 @@ def build(
   g_width=None,
   g_upsample=None,
   self_attention=None,
+  g_image_width=None,
 ):
   """Returns (generator, discriminator) for `arch`; conditional on `num_classes` labels if it is not 0.
   The discriminator judges `pack` images at once, laid out as `pack_layout`
@@ -287,14 +299,15 @@ def build(
   pack's logit. `d_dropout` is the dcgan discriminator's dropout rate (the
   tutorial's 0.3 unless a recipe says otherwise; the mlp has none).
   `d_width` and `g_width` are a built-in pair's widths, `g_upsample` how
-  its generator doubles its maps and `self_attention` whether both attend
-  over them (None: its source's). `arch`
+  its generator doubles its maps, `self_attention` whether both attend
+  over them and `g_image_width` the generator's filters at the image's
+  size (None: its source's). `arch`
   "MODULE:FUNCTION" names the user's networks (custom.py), which take no
   pack and no spectral normalisation (`Config` refuses them)."""
   if ":" in arch:
     return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)
   generator = build_generator(
-    arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers, g_width, g_upsample, self_attention
+    arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers, g_width, g_upsample, self_attention, g_image_width
   )
   discriminator = ARCHITECTURES[arch].discriminator(
     tuple(image_shape),

@@ -28,7 +28,7 @@ _ORIGINAL = dict(
 )
 _GAN_TF = dict(_ORIGINAL, ema_decay=0.999, bn_stats="standing")
 # The TensorFlow DCGAN tutorial's networks.
-_TUTORIAL_NETWORKS = dict(d_dropout=0.3, d_width=64, g_width=64, g_upsample="transpose", self_attention=False)
+_TUTORIAL_NETWORKS = dict(d_dropout=0.3, d_width=64, g_width=64, g_image_width=0, g_upsample="transpose", self_attention=False)
 RECIPES = {
   ("dcgan", "original"): dict(_ORIGINAL, **_TUTORIAL_NETWORKS, g_lr=1e-4, d_lr=1e-4, beta_1=0.9),
   ("mlp", "original"): dict(_ORIGINAL, batch_size=32, updates="alternating", d_width=512, g_width=256),
@@ -55,7 +55,7 @@ RECIPES = {
 # updates per step and the original recipe's discriminator it was measured with.
 CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, g_steps=1, r1_gamma=1.0, pack=1)}
 # The settings that shape a built-in pair's networks (a source's row holds those its architecture has).
-NETWORK_SETTINGS = ("d_dropout", "d_width", "g_width", "g_upsample", "self_attention")
+NETWORK_SETTINGS = ("d_dropout", "d_width", "g_width", "g_image_width", "g_upsample", "self_attention")
 CONDITIONAL_FROM_ORIGINAL = NETWORK_SETTINGS
 # The built-in architectures whose discriminator has dropout (`d_dropout`),
 # and whose networks are convolutional: their generator doubles its maps

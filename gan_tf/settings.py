@@ -155,6 +155,17 @@ SETTINGS = (
     from_recipe=True,
   ),
   _s(
+    "g_image_width",
+    int,
+    None,
+    "Filters of a dcgan generator layer at the image's own size: the generator doubles its last map to the "
+    "image's size with this many filters and draws the image from them with a 3x3 convolution (0: none; the "
+    "tutorial draws the image straight from the half-size map). Default: 0, in both recipes. The mlp has no maps.",
+    "model",
+    rule=NON_NEGATIVE,
+    from_recipe=True,
+  ),
+  _s(
     "g_upsample",
     str,
     None,
@@ -479,6 +490,7 @@ IDENTITY = (
   "pack_layout",
   "d_width",
   "g_width",
+  "g_image_width",
   "g_upsample",
   "self_attention",
   "image_size",

@@ -118,6 +118,7 @@ def test_bad_custom_networks_get_one_line_before_training(workdir, tmp_path, arc
     (["--g_width=-1"], "--g_width must be a positive integer"),
     (["--arch=mlp", "--g_upsample=resize"], "--g_upsample is the dcgan generator's; --arch=mlp has no maps to double"),
     (["--arch=my_networks:build", "--g_upsample=resize"], "--g_upsample is the dcgan generator's"),
+    (["--arch=mlp", "--g_image_width=32"], "--g_image_width is the dcgan generator's; --arch=mlp has no maps"),
     (["--g_upsample=bilinear"], "--g_upsample=bilinear: value should be one of <transpose|resize>"),
     (["--arch=mlp", "--self_attention"], "--self_attention is the dcgan networks'; --arch=mlp has no maps to attend over"),
     (["--arch=my_networks:build", "--self_attention"], "--self_attention is the dcgan networks'"),

@@ -212,3 +212,20 @@ def test_discriminator_accuracy():
   fake = tf.constant([[-1.0], [-2.0], [1.0], [1.0]])  # 2 of 4 called fake
   np.testing.assert_allclose(losses.discriminator_accuracy(real, fake), [1.0, 1.0, 0.0, 0.5])
   assert float(tf.reduce_mean(losses.discriminator_accuracy(real, fake))) == pytest.approx(5 / 8)
+
+
+def test_the_dcgan_generator_can_draw_from_a_layer_at_the_image_size():
+  tutorial, _ = models.build("dcgan", 8, (28, 28, 1))
+  layered, _ = models.build("dcgan", 8, (28, 28, 1), g_image_width=16)
+
+  def convolutions(generator):
+    return [
+      (type(layer).__name__, layer.output.shape[1:]) for layer in generator.layers if type(layer).__name__.startswith("Conv")
+    ]
+
+  assert convolutions(tutorial)[-1] == ("Conv2DTranspose", (28, 28, 1))
+  assert convolutions(layered)[-2:] == [("Conv2DTranspose", (28, 28, 16)), ("Conv2D", (28, 28, 1))]
+  # The 14x14x64 -> 28x28x16 kernel, its BatchNorm's four vectors and the 3x3 drawing kernel replace 14x14x64 -> 28x28x1.
+  assert layered.count_params() - tutorial.count_params() == 5 * 5 * 64 * (16 - 1) + 4 * 16 + 3 * 3 * 16
+  images = layered(tf.random.normal([4, 8]), training=False)
+  assert images.dtype == tf.float32 and float(tf.reduce_max(tf.abs(images))) <= 1.0

@@ -103,6 +103,7 @@ def test_rerun_continues_at_the_next_epoch(two_epochs, mnist):
     dict(d_width=128),
     dict(g_width=32),
     dict(g_upsample="resize"),
+    dict(g_image_width=16),
     dict(self_attention=False),
     dict(image_size=32),
   ],
@@ -130,16 +131,21 @@ def test_a_run_from_before_the_widths_keeps_its_networks(tmp_path, mnist, monkey
     "d_width": 2 * recipe["d_width"],
     "g_width": 2 * recipe["g_width"],
     "g_upsample": "resize",
+    "g_image_width": 32,
     "self_attention": True,
   }
   monkeypatch.setitem(recipes.RECIPES, ("dcgan", "gan-tf"), wider)
   record = json.loads((run_dir / "config.json").read_text())
-  del record["d_width"], record["g_width"], record["g_upsample"], record["self_attention"]
+  del record["d_width"], record["g_width"], record["g_upsample"], record["g_image_width"], record["self_attention"]
   (run_dir / "config.json").write_text(json.dumps(record))
   generator, config = restore.restore_generator(run_dir)
-  assert (config.d_width, config.g_width, config.g_upsample, config.self_attention) == (64, 64, "transpose", False) and generator(
-    tf.zeros([2, config.latent_dim])
-  ).shape == (2, 28, 28, 1)
+  assert (config.d_width, config.g_width, config.g_upsample, config.g_image_width, config.self_attention) == (
+    64,
+    64,
+    "transpose",
+    0,
+    False,
+  ) and generator(tf.zeros([2, config.latent_dim])).shape == (2, 28, 28, 1)
   # Resumed as the train command does: the identity settings not given come from the run.
   done = len(history(run_dir))
   fields = rundir.with_identity_of(dict(arch="dcgan", epochs=done + 1, **TINY), run_dir, given=set(TINY))
