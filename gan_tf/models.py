@@ -154,16 +154,17 @@ def dcgan_generator(
   x = norm(synchronized=sync_batchnorm)(x)
   x = layers.LeakyReLU(negative_slope=0.3)(x)
   x = layers.Reshape((start, start, level_width(levels)))(x)
-  for filters, stride in [(level_width(levels - 1), 1)] + [(level_width(level), 2) for level in range(levels - 2, -1, -1)]:
+
+  def up_level(x, filters, stride):
     x = _up_conv(x, filters, stride, upsample)
-    x = norm(synchronized=sync_batchnorm)(x)
-    x = layers.LeakyReLU(negative_slope=0.3)(x)
+    return layers.LeakyReLU(negative_slope=0.3)(norm(synchronized=sync_batchnorm)(x))
+
+  for filters, stride in [(level_width(levels - 1), 1)] + [(level_width(level), 2) for level in range(levels - 2, -1, -1)]:
+    x = up_level(x, filters, stride)
   if attention:
     x = layers_lib.self_attention(x)
   if image_width:
-    x = _up_conv(x, image_width, 2, upsample)
-    x = norm(synchronized=sync_batchnorm)(x)
-    x = layers.LeakyReLU(negative_slope=0.3)(x)
+    x = up_level(x, image_width, 2)
     x = layers.Conv2D(image_shape[2], 3, padding="same", use_bias=False, activation="tanh", dtype="float32")(x)
   else:
     x = _up_conv(x, image_shape[2], 2, upsample, activation="tanh", dtype="float32")
@@ -307,7 +308,16 @@ def build(
   if ":" in arch:
     return custom.build(arch, latent_dim, image_shape, num_classes, sync_batchnorm)
   generator = build_generator(
-    arch, latent_dim, image_shape, num_classes, sync_batchnorm, stock_layers, g_width, g_upsample, self_attention, g_image_width
+    arch,
+    latent_dim,
+    image_shape,
+    num_classes,
+    sync_batchnorm,
+    stock_layers,
+    width=g_width,
+    upsample=g_upsample,
+    attention=self_attention,
+    image_width=g_image_width,
   )
   discriminator = ARCHITECTURES[arch].discriminator(
     tuple(image_shape),
