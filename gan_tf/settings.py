@@ -371,7 +371,7 @@ SETTINGS = (
     str,
     None,
     "BatchNorm statistics when sampling. standing: recomputed for the sampled weights "
-    "from 512 draws; moving: the moving averages of training, as the tutorial (default: the recipe's).",
+    "from 4,096 draws; moving: the moving averages of training, as the tutorial (default: the recipe's).",
     "sampling",
     choices=("standing", "moving"),
     from_recipe=True,
