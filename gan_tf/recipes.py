@@ -43,9 +43,10 @@ RECIPES = {
     g_steps=3,
     pack=2,
   )
-  # No dropout in the discriminator, and both networks see the whole digit
-  # (fewer malformed draws): docs/recipes.md.
-  | dict(d_dropout=0.0, self_attention=True),
+  # No dropout in the discriminator, both networks see the whole digit
+  # (fewer malformed draws), and the generator draws the image from maps at
+  # its own size: docs/recipes.md.
+  | dict(d_dropout=0.0, self_attention=True, g_image_width=32),
   # The mlp learns from many small steps: at 256 images a step it collapsed.
   ("mlp", "gan-tf"): dict(_GAN_TF, batch_size=32, updates="alternating", d_width=512, g_width=256),
   ("custom", "gan-tf"): _GAN_TF,

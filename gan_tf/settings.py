@@ -160,7 +160,8 @@ SETTINGS = (
     None,
     "Filters of a dcgan generator layer at the image's own size: the generator doubles its last map to the "
     "image's size with this many filters and draws the image from them with a 3x3 convolution (0: none; the "
-    "tutorial draws the image straight from the half-size map). Default: 0, in both recipes. The mlp has no maps.",
+    "tutorial draws the image straight from the half-size map). Default: the recipe's: 32 for an unconditional dcgan "
+    "with the gan-tf recipe, else 0. The mlp has no maps.",
     "model",
     rule=NON_NEGATIVE,
     from_recipe=True,

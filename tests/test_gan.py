@@ -200,7 +200,7 @@ def test_recipes_fill_only_what_is_unset():
     None,
   )
   assert Config(arch="dcgan", g_upsample="resize").resolved().g_upsample == "resize"
-  assert (tutorial.g_image_width, ours.g_image_width, conditional.g_image_width) == (0, 0, 0)
+  assert (tutorial.g_image_width, ours.g_image_width, conditional.g_image_width) == (0, 32, 0)
   assert Config(arch="mlp").resolved().g_image_width is None
   assert Config(arch="dcgan", g_image_width=32).resolved().g_image_width == 32
   assert (tutorial.self_attention, ours.self_attention, conditional.self_attention) == (False, True, False)

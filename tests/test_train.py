@@ -123,8 +123,8 @@ def test_a_run_from_before_the_widths_keeps_its_networks(tmp_path, mnist, monkey
   # Its config.json has no d_width, g_width, g_upsample or self_attention: the run was built with
   # the tutorial's networks, whatever the recipe's are now, and must load and resume as such.
   run_dir = tmp_path / "old"
-  # Built with the tutorial's networks, as such a run was (the recipe's own now attend).
-  train.train(Config(arch="dcgan", epochs=1, self_attention=False, **TINY), run_dir, dataset=mnist.take(512))
+  # Built with the tutorial's networks, as such a run was (the recipe's own now differ).
+  train.train(Config(arch="dcgan", epochs=1, self_attention=False, g_image_width=0, **TINY), run_dir, dataset=mnist.take(512))
   recipe = recipes.RECIPES["dcgan", "gan-tf"]
   wider = {
     **recipe,
