@@ -120,7 +120,7 @@ def test_incompatible_resume_is_refused(two_epochs, mnist, change):
 
 
 def test_a_run_from_before_the_widths_keeps_its_networks(tmp_path, mnist, monkeypatch):
-  # Its config.json has no d_width, g_width, g_upsample or self_attention: the run was built with
+  # Its config.json has no d_width, g_width, g_upsample, g_image_width or self_attention: the run was built with
   # the tutorial's networks, whatever the recipe's are now, and must load and resume as such.
   run_dir = tmp_path / "old"
   # Built with the tutorial's networks, as such a run was (the recipe's own now differ).
