@@ -48,7 +48,10 @@ class GAN:
         g_upsample=config.g_upsample,
         g_image_width=config.g_image_width,
         self_attention=config.self_attention,
+        info_code=config.info_code,
       )
+      # InfoGAN's Q network, trained with the generator to tell the code back.
+      self.code_network = models.code_network(self.image_shape, config.info_code) if config.info_code else None
       # The moving average of the generator's weights (its BatchNorm
       # statistics are not averaged: see `sampler`).
       self.ema_generator = self.build_generator()
@@ -57,7 +60,7 @@ class GAN:
       self.d_optimizer = self._optimizer(config.d_lr, precision)
       # Optimiser slots exist before a restore, so a checkpoint fills them in
       # instead of relying on deferred restoration.
-      self.g_optimizer.build(self.generator.trainable_variables)
+      self.g_optimizer.build(self.generator_variables)
       self.d_optimizer.build(self.discriminator.trainable_variables)
       # Fixed noise for the sample grids, so every epoch's grid shows the same
       # draws. A conditional grid has one row per class, the same noise in
@@ -101,7 +104,13 @@ class GAN:
       upsample=c.g_upsample,
       image_width=c.g_image_width,
       attention=c.self_attention,
+      code=c.info_code,
     )
+
+  @property
+  def generator_variables(self) -> list:
+    """What the generator's optimiser trains: the generator's weights, and the Q network's with an InfoGAN code."""
+    return self.generator.trainable_variables + (self.code_network.trainable_variables if self.code_network else [])
 
   def _optimizer(self, lr, precision):
     opt = keras.optimizers.Adam(lr, beta_1=self.config.beta_1, beta_2=self.config.beta_2)
@@ -111,7 +120,9 @@ class GAN:
 
   def checkpoint(self) -> tf.train.Checkpoint:
     inner = lambda opt: getattr(opt, "inner_optimizer", opt)  # noqa: E731
+    coded = {"code_network": self.code_network} if self.code_network else {}
     return tf.train.Checkpoint(
+      **coded,
       generator=self.generator,
       discriminator=self.discriminator,
       ema_generator=self.ema_generator,
@@ -169,6 +180,10 @@ class GAN:
     """One float32 logit per image: [N, 1], as every objective takes it."""
     logits = self.discriminator([images, labels] if self.num_classes else images, training=True)
     return tf.reshape(tf.cast(logits, tf.float32), [-1, 1])
+
+  def code_logits(self, images):
+    """The Q network's float32 logits of the code's classes, one row per image."""
+    return tf.cast(self.code_network(images, training=True), tf.float32)
 
   def discriminate_pair(self, real, fake, labels):
     """The logits of real and fake images: one call on both where that computes the same (`fused`)."""

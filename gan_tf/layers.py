@@ -159,3 +159,27 @@ def self_attention(x):
   attention = layers.Softmax()(layers.Dot(axes=2)([query, key]))
   attended = layers.Reshape((height, width, channels // 2))(layers.Dot(axes=(2, 1))([attention, value]))
   return layers.Add()([x, layers.Conv2D(channels, 1, use_bias=False, kernel_initializer="zeros")(attended)])
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class Code(layers.Layer):
+  """InfoGAN's categorical code, read from the noise: its first `classes`
+  values become the one-hot class of the largest, so the code is uniform
+  over the classes (the likeliest of independent normals) and an export
+  still takes plain noise."""
+
+  def __init__(self, classes, **kwargs):
+    super().__init__(**kwargs)
+    self.classes = classes
+
+  def get_config(self):
+    return {**super().get_config(), "classes": self.classes}
+
+  def call(self, noise):
+    code = keras.ops.one_hot(keras.ops.argmax(noise[:, : self.classes], axis=-1), self.classes, dtype=noise.dtype)
+    return keras.ops.concatenate([code, noise[:, self.classes :]], axis=-1)
+
+
+def code_classes(noise, classes):
+  """The class `Code` reads from each row of `noise`."""
+  return keras.ops.argmax(noise[:, :classes], axis=-1)

@@ -36,6 +36,24 @@ def _inputs(shape, name, num_classes):
   return x, [x, label], label
 
 
+def _coded(noise, code):
+  """The noise with an InfoGAN code of `code` classes read from it (0: as it is)."""
+  return layers_lib.Code(code, name="code")(noise) if code else noise
+
+
+def code_network(image_shape, classes, width=64):
+  """InfoGAN's Q network: the logits of the code's classes from an image,
+  through two strided 5x5 convolutions as the tutorial's discriminator's.
+  Its own network, not a head on the discriminator: a packed discriminator
+  judges pairs, and the code is each image's."""
+  images = keras.Input(image_shape, name="images")
+  x = images
+  for filters in (width, 2 * width):
+    x = layers.LeakyReLU(negative_slope=0.3)(layers.Conv2D(filters, 5, strides=2, padding="same")(x))
+  logits = layers.Dense(classes, dtype="float32")(layers.Flatten()(x))
+  return keras.Model(images, logits, name="code_network")
+
+
 def _join_label(noise, label, num_classes):
   if label is None:
     return noise
@@ -82,12 +100,12 @@ def _maybe_sn(layer, spectral_norm):
   return layers.SpectralNormalization(layer) if spectral_norm else layer
 
 
-def mlp_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False, width=256):
+def mlp_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False, stock_layers=False, width=256, code=0):
   """The Keras articles' dense generator (1,493,520 parameters at 28x28x1):
   three hidden layers of `width` units (the articles' 256), doubled per layer."""
   norm = layers.BatchNormalization if stock_layers else layers_lib.BatchNormalization
   noise, inputs, label = _inputs((latent_dim,), "noise", num_classes)
-  x = _join_label(noise, label, num_classes)
+  x = _coded(_join_label(noise, label, num_classes), code)
   for units in (width, 2 * width, 4 * width):
     x = layers.Dense(units)(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
@@ -133,6 +151,7 @@ def dcgan_generator(
   upsample="transpose",
   attention=False,
   image_width=0,
+  code=0,
 ):
   """The TensorFlow DCGAN tutorial's generator, one level deeper per doubling
   of the image size: at 28x28x1 exactly the tutorial's 7x7x256 -> 7x7x128 ->
@@ -149,7 +168,7 @@ def dcgan_generator(
   start, levels = dcgan_levels(image_shape)
   level_width = lambda level: min(width * 2**level, _MAX_FILTERS)
   noise, inputs, label = _inputs((latent_dim,), "noise", num_classes)
-  x = _join_label(noise, label, num_classes)
+  x = _coded(_join_label(noise, label, num_classes), code)
   x = layers.Dense(start * start * level_width(levels), use_bias=False)(x)
   x = norm(synchronized=sync_batchnorm)(x)
   x = layers.LeakyReLU(negative_slope=0.3)(x)
@@ -247,6 +266,7 @@ def build_generator(
   upsample=None,
   attention=None,
   image_width=None,
+  code=0,
 ):
   """`sync_batchnorm` computes BatchNorm statistics over all replicas of a
   tf.distribute strategy. `stock_layers` builds with Keras's own
@@ -267,6 +287,7 @@ def build_generator(
     **({"upsample": upsample} if upsample else {}),
     **({"attention": attention} if attention else {}),
     **({"image_width": image_width} if image_width else {}),
+    **({"code": code} if code else {}),
   )
 
 
@@ -292,6 +313,7 @@ def build(
   g_upsample=None,
   self_attention=None,
   g_image_width=None,
+  info_code=0,
 ):
   """Returns (generator, discriminator) for `arch`; conditional on `num_classes` labels if it is not 0.
   The discriminator judges `pack` images at once, laid out as `pack_layout`
@@ -318,6 +340,7 @@ def build(
     upsample=g_upsample,
     attention=self_attention,
     image_width=g_image_width,
+    code=info_code,
   )
   discriminator = ARCHITECTURES[arch].discriminator(
     tuple(image_shape),

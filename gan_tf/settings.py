@@ -167,6 +167,17 @@ SETTINGS = (
     from_recipe=True,
   ),
   _s(
+    "info_code",
+    int,
+    0,
+    "Classes of a categorical code in the noise (InfoGAN, Chen et al., 2016; 0: none): the generator reads the "
+    "likeliest of the noise's first N values as one of N classes, and a small network learns to tell the class "
+    "back from the image, with the generator, so each class draws its own kind of image. Unconditional built-in "
+    "networks only.",
+    "model",
+    rule=NON_NEGATIVE,
+  ),
+  _s(
     "g_upsample",
     str,
     None,
@@ -494,6 +505,7 @@ IDENTITY = (
   "g_image_width",
   "g_upsample",
   "self_attention",
+  "info_code",
   "image_size",
   "channels",
 )

@@ -21,6 +21,7 @@ import dataclasses
 import tensorflow as tf
 
 from gan_tf import augment, draws, losses
+from gan_tf import layers as layers_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +39,7 @@ class StepSettings:
   r1_gamma: float
   top_k: float
   top_k_decay: float
+  info_code: int
 
   @classmethod
   def of(cls, config):
@@ -125,7 +127,7 @@ class Step:
       fake = part.augmented(self.gan.generate(part.noise(), part.labels), 2)
       real_logits, fake_logits = self.gan.discriminate_pair(real, fake, part.labels)
       d_loss = self._discriminator_loss(part, real, fake, real_logits, fake_logits)
-    self._apply(self.gan.d_optimizer, tape, d_loss, self.gan.discriminator)
+    self._apply(self.gan.d_optimizer, tape, d_loss, self.gan.discriminator.trainable_variables)
     return self._discriminator_values(part, d_loss, real_logits, fake_logits)
 
   def generator_update(self, images, labels, k=0):
@@ -133,9 +135,11 @@ class Step:
     step's k-th extra update (`g_steps`), on noise of its own."""
     part = self._part(images, labels, _EXTRA_GENERATOR_UPDATES + k if k else 0)
     with tf.GradientTape() as tape:
-      fake = part.augmented(self.gan.generate(part.noise(), part.labels), 2)
-      g_loss = self._generator_loss(part, self.gan.discriminate(fake, part.labels))
-    self._apply(self.gan.g_optimizer, tape, g_loss, self.gan.generator)
+      noise = part.noise()
+      drawn = self.gan.generate(noise, part.labels)
+      fake = part.augmented(drawn, 2)
+      g_loss = self._generator_loss(part, self.gan.discriminate(fake, part.labels)) + self._code_loss(part, noise, drawn)
+    self._apply(self.gan.g_optimizer, tape, g_loss, self.gan.generator_variables)
     return {"g_loss": g_loss}
 
   def joint_update(self, images, labels):
@@ -143,12 +147,14 @@ class Step:
     part = self._part(images, labels)
     real = part.augmented(part.images, 1)
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-      fake = part.augmented(self.gan.generate(part.noise(), part.labels), 2)
+      noise = part.noise()
+      drawn = self.gan.generate(noise, part.labels)
+      fake = part.augmented(drawn, 2)
       real_logits, fake_logits = self.gan.discriminate_pair(real, fake, part.labels)
       d_loss = self._discriminator_loss(part, real, fake, real_logits, fake_logits)
-      g_loss = self._generator_loss(part, fake_logits)
-    self._apply(self.gan.g_optimizer, g_tape, g_loss, self.gan.generator)
-    self._apply(self.gan.d_optimizer, d_tape, d_loss, self.gan.discriminator)
+      g_loss = self._generator_loss(part, fake_logits) + self._code_loss(part, noise, drawn)
+    self._apply(self.gan.g_optimizer, g_tape, g_loss, self.gan.generator_variables)
+    self._apply(self.gan.d_optimizer, d_tape, d_loss, self.gan.discriminator.trainable_variables)
     return {"g_loss": g_loss, **self._discriminator_values(part, d_loss, real_logits, fake_logits)}
 
   def _discriminator_loss(self, part, real, fake, real_logits, fake_logits):
@@ -171,6 +177,15 @@ class Step:
       return self._top_k_loss(part, per_example, fake_logits)
     return part.mean(per_example)
 
+  def _code_loss(self, part, noise, drawn):
+    """InfoGAN's term (λ = 1, as for its categorical codes): the Q network's
+    cross-entropy on the class each draw's code holds, which the generator and
+    the Q network both lower (a bound on the code's mutual information with the image)."""
+    if not self.settings.info_code:
+      return 0.0
+    classes = layers_lib.code_classes(noise, self.settings.info_code)
+    return part.mean(tf.nn.sparse_softmax_cross_entropy_with_logits(classes, self.gan.code_logits(drawn)))
+
   def _top_k_loss(self, part, per_example, fake_logits):
     """The mean over the k fakes of this replica's part that the
     discriminator rates most real; k/local shrinks from 1 by top_k_decay an
@@ -182,8 +197,7 @@ class Step:
     return tf.reduce_sum(tf.gather(per_example, best)) / tf.cast(k * part.ctx.num_replicas_in_sync, tf.float32)
 
   @staticmethod
-  def _apply(optimizer, tape, loss, model):
+  def _apply(optimizer, tape, loss, variables):
     with tape:  # Recorded too: loss scaling (float16) scales the loss, and unscales the gradients.
       scaled = optimizer.scale_loss(loss)
-    variables = model.trainable_variables
     optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
