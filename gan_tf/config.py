@@ -61,7 +61,7 @@ class _ConfigMethods:
     for name, networks in (("d_width", "discriminators"), ("g_width", "generators")):
       if getattr(self, name) and recipes.is_custom(self.arch):
         raise ConfigError(name, f"@{name} sets the built-in {networks}' width; @arch={self.arch} builds its own: leave it unset")
-    if self.info_code == 1 or (self.info_code and self.info_code > self.latent_dim):
+    if self.info_code and not 2 <= self.info_code <= self.latent_dim:
       raise ConfigError("info_code", f"@info_code={self.info_code} needs 2 to @latent_dim={self.latent_dim} classes, or 0")
     if self.info_code and (self.conditional or recipes.is_custom(self.arch)):
       what = "@conditional runs take their classes from the labels" if self.conditional else f"@arch={self.arch} builds its own"

@@ -176,7 +176,7 @@ class Code(layers.Layer):
     return {**super().get_config(), "classes": self.classes}
 
   def call(self, noise):
-    code = keras.ops.one_hot(keras.ops.argmax(noise[:, : self.classes], axis=-1), self.classes, dtype=noise.dtype)
+    code = keras.ops.one_hot(code_classes(noise, self.classes), self.classes, dtype=noise.dtype)
     return keras.ops.concatenate([code, noise[:, self.classes :]], axis=-1)
 
 
