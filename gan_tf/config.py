@@ -25,6 +25,12 @@ class _ConfigMethods:
     if self.gp_weight is None:
       filled["gp_weight"] = 10.0 if filled.get("loss", self.loss) == "wasserstein_gp" else 0.0
     config = dataclasses.replace(self, **filled)
+    if filled.get("info_code", 0) > config.latent_dim:
+      raise ConfigError(
+        "info_code",
+        f"the {self.recipe} recipe's @info_code={config.info_code} needs a @latent_dim of at least {config.info_code}, "
+        f"got {config.latent_dim}; pass @info_code=0 or a larger @latent_dim",
+      )
     if self.pack is None and (config.r1_gamma or config.gp_weight):
       config = dataclasses.replace(config, pack=1)  # The penalties need each image's own gradient.
     config._check_together()

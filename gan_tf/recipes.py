@@ -25,6 +25,7 @@ _ORIGINAL = dict(
   updates="simultaneous",
   pack=1,
   d_dropout=0.0,  # Only the dcgan's discriminator has dropout (DROPOUT_ARCHS).
+  info_code=0,
 )
 _GAN_TF = dict(_ORIGINAL, ema_decay=0.999, bn_stats="standing")
 # The TensorFlow DCGAN tutorial's networks.
@@ -44,17 +45,19 @@ RECIPES = {
     pack=2,
   )
   # No dropout in the discriminator, both networks see the whole digit
-  # (fewer malformed draws), and the generator draws the image from maps at
-  # its own size: docs/recipes.md.
-  | dict(d_dropout=0.0, self_attention=True, g_image_width=32),
+  # (fewer malformed draws), the generator draws the image from maps at its
+  # own size, and InfoGAN's code gives each kind of digit its own part of the
+  # noise (fewer draws between two digits): docs/recipes.md.
+  | dict(d_dropout=0.0, self_attention=True, g_image_width=32, info_code=10),
   # The mlp learns from many small steps: at 256 images a step it collapsed.
   ("mlp", "gan-tf"): dict(_GAN_TF, batch_size=32, updates="alternating", d_width=512, g_width=256),
   ("custom", "gan-tf"): _GAN_TF,
 }
 # What a conditional run changes in a recipe: gan-tf adds R1 (without it a
 # conditional dcgan collapsed to one image per class), with the beta_1, the
-# updates per step and the original recipe's discriminator it was measured with.
-CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, g_steps=1, r1_gamma=1.0, pack=1)}
+# updates per step and the original recipe's discriminator it was measured with;
+# its classes come from the labels, not from a code.
+CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, g_steps=1, r1_gamma=1.0, pack=1, info_code=0)}
 # The settings that shape a built-in pair's networks (a source's row holds those its architecture has).
 NETWORK_SETTINGS = ("d_dropout", "d_width", "g_width", "g_image_width", "g_upsample", "self_attention")
 CONDITIONAL_FROM_ORIGINAL = NETWORK_SETTINGS

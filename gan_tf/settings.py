@@ -169,13 +169,14 @@ SETTINGS = (
   _s(
     "info_code",
     int,
-    0,
+    None,
     "Classes of a categorical code in the noise (InfoGAN, Chen et al., 2016; 0: none): the generator reads the "
     "likeliest of the noise's first N values as one of N classes, and a small network learns to tell the class "
     "back from the image, with the generator, so each class draws its own kind of image. Unconditional built-in "
-    "networks only.",
+    "networks only. Default: the recipe's: 10 for an unconditional dcgan with the gan-tf recipe, else 0.",
     "model",
     rule=NON_NEGATIVE,
+    from_recipe=True,
   ),
   _s(
     "g_upsample",

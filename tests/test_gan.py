@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from gan_tf import draws, models, rundir, sampling
 from gan_tf.config import Config
-from gan_tf.errors import UserError
+from gan_tf.errors import ConfigError, UserError
 from gan_tf.gan import GAN
 
 
@@ -206,6 +206,13 @@ def test_recipes_fill_only_what_is_unset():
   assert (tutorial.self_attention, ours.self_attention, conditional.self_attention) == (False, True, False)
   assert Config(arch="mlp").resolved().self_attention is None
   assert Config(arch="dcgan", self_attention=True).resolved().self_attention is True
+  # InfoGAN's code in the unconditional gan-tf dcgan only; the mlp and your own networks have none.
+  assert (tutorial.info_code, ours.info_code, conditional.info_code) == (0, 10, 0)
+  assert {Config(arch=a).resolved().info_code for a in ("mlp", "my_module:build")} == {0}
+  assert Config(arch="dcgan", info_code=4).resolved().info_code == 4
+  with pytest.raises(ConfigError, match="recipe's info_code=10 needs a latent_dim of at least 10, got 8"):
+    Config(arch="dcgan", latent_dim=8).resolved()
+  assert Config(arch="dcgan", latent_dim=8, info_code=0).resolved().info_code == 0
   # The tutorial's objective everywhere (the hinge loss measured level: docs/experiments.md).
   assert (tutorial.loss, ours.loss, conditional.loss) == ("nonsaturating",) * 3
   assert {Config(arch=a).resolved().loss for a in ("mlp", "my_module:build")} == {"nonsaturating"}

@@ -80,9 +80,9 @@ def test_option_matches_float32(mnist, reference, arch, option):
 
 
 def test_fused_discriminator_flag():
-  gan = GAN(Config(arch="dcgan", latent_dim=8, grid=2, fused_discriminator="true").resolved(), (28, 28, 1))
+  gan = GAN(Config(arch="dcgan", latent_dim=16, grid=2, fused_discriminator="true").resolved(), (28, 28, 1))
   assert gan.fused
-  assert not GAN(Config(arch="dcgan", latent_dim=8, grid=2, fused_discriminator="false").resolved(), (28, 28, 1)).fused
+  assert not GAN(Config(arch="dcgan", latent_dim=16, grid=2, fused_discriminator="false").resolved(), (28, 28, 1)).fused
 
 
 def test_auto_speed_settings_on_cpu(monkeypatch):

@@ -120,11 +120,13 @@ def test_incompatible_resume_is_refused(two_epochs, mnist, change):
 
 
 def test_a_run_from_before_the_widths_keeps_its_networks(tmp_path, mnist, monkeypatch):
-  # Its config.json has no d_width, g_width, g_upsample, g_image_width or self_attention: the run was built with
+  # Its config.json has no d_width, g_width, g_upsample, g_image_width, self_attention or info_code: the run was built with
   # the tutorial's networks, whatever the recipe's are now, and must load and resume as such.
   run_dir = tmp_path / "old"
   # Built with the tutorial's networks, as such a run was (the recipe's own now differ).
-  train.train(Config(arch="dcgan", epochs=1, self_attention=False, g_image_width=0, **TINY), run_dir, dataset=mnist.take(512))
+  train.train(
+    Config(arch="dcgan", epochs=1, self_attention=False, g_image_width=0, info_code=0, **TINY), run_dir, dataset=mnist.take(512)
+  )
   recipe = recipes.RECIPES["dcgan", "gan-tf"]
   wider = {
     **recipe,
@@ -133,18 +135,21 @@ def test_a_run_from_before_the_widths_keeps_its_networks(tmp_path, mnist, monkey
     "g_upsample": "resize",
     "g_image_width": 32,
     "self_attention": True,
+    "info_code": 10,
   }
   monkeypatch.setitem(recipes.RECIPES, ("dcgan", "gan-tf"), wider)
   record = json.loads((run_dir / "config.json").read_text())
-  del record["d_width"], record["g_width"], record["g_upsample"], record["g_image_width"], record["self_attention"]
+  for name in ("d_width", "g_width", "g_upsample", "g_image_width", "self_attention", "info_code"):
+    del record[name]
   (run_dir / "config.json").write_text(json.dumps(record))
   generator, config = restore.restore_generator(run_dir)
-  assert (config.d_width, config.g_width, config.g_upsample, config.g_image_width, config.self_attention) == (
+  assert (config.d_width, config.g_width, config.g_upsample, config.g_image_width, config.self_attention, config.info_code) == (
     64,
     64,
     "transpose",
     0,
     False,
+    0,
   ) and generator(tf.zeros([2, config.latent_dim])).shape == (2, 28, 28, 1)
   # Resumed as the train command does: the identity settings not given come from the run.
   done = len(history(run_dir))
