@@ -55,11 +55,11 @@ RECIPES = {
 }
 # What a conditional run changes in a recipe: gan-tf adds R1 (without it a
 # conditional dcgan collapsed to one image per class), with the beta_1, the
-# updates per step and the original recipe's discriminator it was measured with;
-# its classes come from the labels, not from a code.
-CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, g_steps=1, r1_gamma=1.0, pack=1, info_code=0)}
+# updates per step and the original recipe's networks it was measured with
+# (their classes come from the labels, not from a code).
+CONDITIONAL = {"gan-tf": dict(beta_1=0.5, d_steps=1, g_steps=1, r1_gamma=1.0, pack=1)}
 # The settings that shape a built-in pair's networks (a source's row holds those its architecture has).
-NETWORK_SETTINGS = ("d_dropout", "d_width", "g_width", "g_image_width", "g_upsample", "self_attention")
+NETWORK_SETTINGS = ("d_dropout", "d_width", "g_width", "g_image_width", "g_upsample", "self_attention", "info_code")
 CONDITIONAL_FROM_ORIGINAL = NETWORK_SETTINGS
 # The built-in architectures whose discriminator has dropout (`d_dropout`),
 # and whose networks are convolutional: their generator doubles its maps

@@ -196,7 +196,7 @@ def test_draws_do_not_depend_on_xla(mnist, arch):
 @pytest.mark.parametrize("arch,rate", [("mlp", 0.0), ("dcgan", 0.3)])
 def test_the_benchmark_builds_the_references_work(arch, rate):
   # bin/bench's same-work rows: each architecture with its source's dropout
-  # (a dropout rate for the mlp is refused), one update of each network.
+  # (a dropout rate for the mlp is refused), one update of each network, no code.
   spec = importlib.util.spec_from_file_location("measure", Path(__file__).resolve().parents[1] / "benchmarks" / "measure.py")
   measure = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(measure)
@@ -210,8 +210,9 @@ def test_the_benchmark_builds_the_references_work(arch, rate):
     config.d_width,
     config.g_width,
     config.g_upsample,
+    config.info_code,
   )
   source = {"mlp": (512, 256, None), "dcgan": (64, 64, "transpose")}[arch]
-  assert work == (1, 1, 1, "simultaneous", rate, *source)
+  assert work == (1, 1, 1, "simultaneous", rate, *source, 0)
   gan.train_step(tf.random.uniform([8, 28, 28, 1], -1, 1))
   assert int(gan.d_optimizer.iterations) == int(gan.g_optimizer.iterations) == 1
