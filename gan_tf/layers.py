@@ -183,3 +183,28 @@ class Code(layers.Layer):
 def code_classes(noise, classes):
   """The class `Code` reads from each row of `noise`."""
   return keras.ops.argmax(noise[:, :classes], axis=-1)
+
+
+# Differences between a value and the largest of the code's values are 0 or,
+# in float32, at least about 1e-7 of the largest; scaled by this they pass
+# any cap, so the indicator below is exactly 0 or 1.
+_TIE_SCALE = 1e30
+
+
+def stock_code(noise, classes):
+  """`Code(classes)(noise)` from Keras's own layers, for the float32 sampler,
+  so an exported generator.keras loads without this package: the one-hot
+  of the largest of the first `classes` values is 1 where a value equals
+  their maximum (ties, which float32 normal noise does not draw, would mark
+  each tied class), then the rest of the noise."""
+  length = noise.shape[-1]
+  column = layers.Reshape((length, 1))(noise)
+  head = layers.Cropping1D((0, length - classes))(column)
+  largest = layers.GlobalMaxPooling1D(keepdims=True)(head)
+  below = layers.Subtract()([head, largest])  # 0 at the largest, negative elsewhere.
+  one_hot = layers.ReLU(max_value=1.0)(layers.Rescaling(_TIE_SCALE, offset=1.0)(below))
+  one_hot = layers.Reshape((classes,))(one_hot)
+  if classes == length:
+    return one_hot
+  rest = layers.Reshape((length - classes,))(layers.Cropping1D((classes, 0))(column))
+  return layers.Concatenate()([one_hot, rest])

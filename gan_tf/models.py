@@ -36,9 +36,11 @@ def _inputs(shape, name, num_classes):
   return x, [x, label], label
 
 
-def _coded(noise, code):
+def _coded(noise, code, stock_layers):
   """The noise with an InfoGAN code of `code` classes read from it (0: as it is)."""
-  return layers_lib.Code(code, name="code")(noise) if code else noise
+  if not code:
+    return noise
+  return layers_lib.stock_code(noise, code) if stock_layers else layers_lib.Code(code, name="code")(noise)
 
 
 def code_network(image_shape, classes, width=64):
@@ -105,7 +107,7 @@ def mlp_generator(latent_dim, image_shape, num_classes=0, sync_batchnorm=False, 
   three hidden layers of `width` units (the articles' 256), doubled per layer."""
   norm = layers.BatchNormalization if stock_layers else layers_lib.BatchNormalization
   noise, inputs, label = _inputs((latent_dim,), "noise", num_classes)
-  x = _coded(_join_label(noise, label, num_classes), code)
+  x = _coded(_join_label(noise, label, num_classes), code, stock_layers)
   for units in (width, 2 * width, 4 * width):
     x = layers.Dense(units)(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
@@ -168,7 +170,7 @@ def dcgan_generator(
   start, levels = dcgan_levels(image_shape)
   level_width = lambda level: min(width * 2**level, _MAX_FILTERS)
   noise, inputs, label = _inputs((latent_dim,), "noise", num_classes)
-  x = _coded(_join_label(noise, label, num_classes), code)
+  x = _coded(_join_label(noise, label, num_classes), code, stock_layers)
   x = layers.Dense(start * start * level_width(levels), use_bias=False)(x)
   x = norm(synchronized=sync_batchnorm)(x)
   x = layers.LeakyReLU(negative_slope=0.3)(x)

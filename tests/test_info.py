@@ -1,6 +1,8 @@
 """The InfoGAN code (`info_code`): read from the noise, learnt back by the Q network, checkpointed and exported."""
 
 import shutil
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -26,6 +28,15 @@ def test_the_code_is_the_one_hot_class_of_the_largest_of_the_first_values():
   # Uniform over the classes: the likeliest of independent normals.
   counts = np.bincount(layers_lib.code_classes(tf.random.stateless_normal([40000, 10], [0, 1]), 10), minlength=10)
   assert counts.min() > 0.09 * 40000 and counts.max() < 0.11 * 40000
+
+
+@pytest.mark.parametrize("classes,length", [(10, 100), (4, 6), (5, 5)])
+def test_the_stock_layers_read_the_same_code(classes, length):
+  noise = keras.Input((length,))
+  stock = keras.Model(noise, layers_lib.stock_code(noise, classes))
+  draws = np.random.default_rng(classes).standard_normal((20000, length)).astype(np.float32)
+  draws[0, :classes] = np.linspace(-1e-3, -2e-3, classes)  # Close values: the scale must still tell them apart.
+  np.testing.assert_array_equal(stock(draws), layers_lib.Code(classes)(draws))
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "mlp"])
@@ -92,6 +103,22 @@ def test_a_coded_export_takes_plain_noise(coded_run):
   np.testing.assert_allclose(images, generator(noise, training=False), atol=1e-5)
   loaded = keras.models.load_model(export_dir / "generator.keras")
   np.testing.assert_allclose(loaded(noise, training=False), images, atol=1e-5)
+
+
+def test_a_coded_keras_file_loads_without_the_package(coded_run, tmp_path):
+  _, export_dir, config = coded_run
+  np.save(tmp_path / "noise.npy", np.random.default_rng(1).standard_normal((4, config.latent_dim)).astype(np.float32))
+  program = (
+    "import sys, numpy as np, keras\n"
+    "images = keras.models.load_model(sys.argv[1])(np.load(sys.argv[2]), training=False)\n"
+    "assert not any(name.startswith('gan_tf') for name in sys.modules), 'gan_tf was imported'\n"
+    "np.save(sys.argv[3], np.asarray(images))\n"
+  )
+  files = [str(export_dir / "generator.keras"), str(tmp_path / "noise.npy"), str(tmp_path / "images.npy")]
+  proc = subprocess.run([sys.executable, "-c", program, *files], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+  np.testing.assert_allclose(np.load(files[2]), serve(noise=tf.constant(np.load(files[1])))["images"], atol=1e-5)
 
 
 @pytest.mark.parametrize(
