@@ -1,6 +1,7 @@
 """Layers of the built-in networks: Keras's BatchNormalization and Dropout,
 trained faster with the same variables; PacGAN's packs; SAGAN's
-self-attention block; the dtype policy a model is built under.
+self-attention block; InfoGAN's code, and the same from stock
+layers; the dtype policy a model is built under.
 """
 
 import contextlib
