@@ -17,15 +17,10 @@ import numpy as np
 THRESHOLDS = (0.5, 0.9, 0.99)
 
 
-def held_out(data):
-  """The real images the classifier held out from its training (classifier.py's split)."""
-  order = np.random.default_rng(0).permutation(len(data))
-  return data.images[order[: len(data) // 10]]
-
-
-def unsure_shares(probs) -> list:
+def row(name, probs) -> str:
+  """A table row: the share of images whose likeliest class is under each threshold."""
   top = np.asarray(probs).max(axis=1)
-  return [float(np.mean(top < t)) for t in THRESHOLDS]
+  return f"| {name} | {len(top)} | " + " | ".join(f"{np.mean(top < t):.1%}" for t in THRESHOLDS) + " |"
 
 
 def main():
@@ -42,21 +37,18 @@ def main():
   common.import_tensorflow()  # Quietly.
   import gan_tf
   from gan_tf import data as data_lib
-  from gan_tf import quality
+  from gan_tf.classifier import load_classifier, split
   from gan_tf.images import from_uint8
 
   data = data_lib.load(args.dataset, args.split)
-  classifier = quality.load_classifier(data)
+  classifier = load_classifier(data)
   header = " | ".join(f"top class < {t}" for t in THRESHOLDS)
   print(f"| images | number | {header} |")
   print("|---" * (2 + len(THRESHOLDS)) + "|")
-  real = held_out(data)
-  _, probs = classifier.embed(from_uint8(real))
-  print(f"| real, held out from the classifier | {len(real)} | " + " | ".join(f"{s:.1%}" for s in unsure_shares(probs)) + " |")
+  held, _ = split(len(data))
+  print(row("real, held out from the classifier", classifier.embed(from_uint8(data.images[held]))[1]))
   for path in args.models:
-    images = gan_tf.load_generator(path).sample(args.num, seed=args.seed)
-    _, probs = classifier.embed(images)
-    print(f"| {path} | {args.num} | " + " | ".join(f"{s:.1%}" for s in unsure_shares(probs)) + " |")
+    print(row(path, classifier.embed(gan_tf.load_generator(path).sample(args.num, seed=args.seed))[1]))
 
 
 if __name__ == "__main__":

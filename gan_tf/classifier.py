@@ -61,6 +61,13 @@ def default_cache_dir() -> Path:
   return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gan_tf" / "classifiers"
 
 
+def split(num_images):
+  """(held out, trained on): the indices of the tenth of the images the
+  classifier is measured on and of the rest, in a fixed random order."""
+  order = np.random.default_rng(0).permutation(num_images)
+  return order[: num_images // 10], order[num_images // 10 :]
+
+
 def load_classifier(data, cache_dir=None, epochs=8, verbose=True) -> Classifier:
   """The classifier of `data` (an ImageSet), trained on first use and cached
   under a key of the data's content, so another dataset never reuses it."""
@@ -82,10 +89,7 @@ def load_classifier(data, cache_dir=None, epochs=8, verbose=True) -> Classifier:
   if verbose:
     print(f"training the evaluator's classifier on {len(data)} images of {data.name} (once; cached in {cache})", flush=True)
   num_classes = int(labels.max()) + 1
-  rng = np.random.default_rng(0)
-  order = rng.permutation(len(data))
-  held = order[: len(data) // 10]
-  fit = order[len(data) // 10 :]
+  held, fit = split(len(data))
   x = from_uint8(data.images)
   keras.utils.set_random_seed(0)
   model = _classifier_model(data.image_shape, num_classes)

@@ -72,11 +72,19 @@ def is_custom(arch: str) -> bool:
   return ":" in arch
 
 
+def _key(arch: str) -> str:
+  return "custom" if is_custom(arch) else arch
+
+
+def source(arch: str) -> dict:
+  """The original recipe's row for this architecture ({} for one that is none)."""
+  return RECIPES.get((_key(arch), "original"), {})
+
+
 def values(arch: str, recipe: str, conditional: bool) -> dict:
   """The recipe's value of every setting it fills for this architecture."""
-  key = "custom" if is_custom(arch) else arch
-  row = RECIPES[key, recipe]
+  row = RECIPES[_key(arch), recipe]
   if not conditional or recipe not in CONDITIONAL:
     return dict(row)
-  original = RECIPES[key, "original"]
+  original = source(arch)
   return {**row, **CONDITIONAL[recipe], **{name: original[name] for name in CONDITIONAL_FROM_ORIGINAL if name in original}}

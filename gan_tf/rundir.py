@@ -36,10 +36,9 @@ def parse_config(text: str) -> Config:
   # and runs from before pack layouts stacked their packs (a layout of no
   # pack is the default's, so that a run resumes without naming one).
   raw.setdefault("pack_layout", "channels" if raw["pack"] > 1 else "fold")
-  raw.setdefault("info_code", 0)  # Runs from before the code had none, your own networks' too.
   # Runs from before a network setting that shapes the checkpoint had their
-  # source's networks (your own networks have none to set).
-  source = recipes.RECIPES.get((raw.get("arch"), "original"), {})
+  # source's networks (your own: the custom row's, no code and nothing else to set).
+  source = recipes.source(str(raw.get("arch", "")))
   for name in recipes.NETWORK_SETTINGS:
     if name in settings_lib.IDENTITY:
       raw.setdefault(name, source.get(name))

@@ -1,3 +1,5 @@
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -314,3 +316,10 @@ def test_runs_from_before_pack_layout_stacked_their_packs():
   assert rundir.parse_config(old).resolved().pack_layout == "channels"
   alone = Config(arch="dcgan", pack=1).resolved().to_json().replace('"pack_layout": "fold",', "")
   assert rundir.parse_config(alone) == Config(arch="dcgan", pack=1).resolved()
+
+
+def test_runs_from_before_the_code_have_none():
+  for arch in ("dcgan", "mlp", "my_module:build"):
+    old = json.loads(Config(arch=arch, info_code=0).resolved().to_json())
+    del old["info_code"]
+    assert rundir.parse_config(json.dumps(old)).info_code == 0, arch
